@@ -1,0 +1,46 @@
+"""Primitives: the operations every transform interprets.
+
+A primitive carries, side by side (see ``fconv/ops/*``):
+  * ``abstract_eval(*avals, **params) -> aval | list[aval]`` — the shape/dtype
+    rule, raising TypeError/ValueError that name the operation;
+  * ``lowering(ctx) -> KernelPlan`` — the kernels that compute it;
+  * ``vjp(cts, *primals, outs, **params) -> list`` — the reverse-mode rule,
+    written with fconv ops so it is itself traced and differentiable.
+Arrays are positional; static parameters are keywords with hashable values.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+
+class Primitive:
+    """A named operation. ``p.bind(*args, **params)`` applies it under the current trace."""
+
+    def __init__(self, name: str, multiple_results: bool = False, literal_operands: bool = False):
+        self.name = name
+        self.multiple_results = multiple_results
+        # elementwise primitives take Python/NumPy scalars as literal operands
+        self.literal_operands = literal_operands
+        self.abstract_eval: Callable | None = None
+        self.lowering: Callable | None = None
+        self.vjp: Callable | None = None
+        self.nondiff_argnums: tuple = ()
+
+    def def_abstract_eval(self, f):
+        self.abstract_eval = f
+        return f
+
+    def def_lowering(self, f):
+        self.lowering = f
+        return f
+
+    def def_vjp(self, f):
+        self.vjp = f
+        return f
+
+    def bind(self, *args, **params):
+        from .trace import bind
+        return bind(self, args, params)
+
+    def __repr__(self) -> str:
+        return self.name

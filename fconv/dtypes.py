@@ -1,0 +1,100 @@
+"""Dtypes: NumPy dtype <-> OpenCL C types, promotion, build options.
+
+fconv knows five dtypes: float32 (the default), float16 (storage only: kernels
+compute in float32), float64 (where the device has cl_khr_fp64), int32, bool
+(stored as one byte).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+float16 = np.dtype("float16")
+float32 = np.dtype("float32")
+float64 = np.dtype("float64")
+int32 = np.dtype("int32")
+bool_ = np.dtype("bool")
+
+SUPPORTED = (float16, float32, float64, int32, bool_)
+FLOATS = (float16, float32, float64)
+
+# storage C type, arithmetic C type, short name for IR printing
+_C_STORAGE = {float16: "half", float32: "float", float64: "double", int32: "int", bool_: "uchar"}
+_C_COMPUTE = {float16: "float", float32: "float", float64: "double", int32: "int", bool_: "int"}
+_SHORT = {float16: "f16", float32: "f32", float64: "f64", int32: "i32", bool_: "bool"}
+_DEFINE = {float16: "-D FCONV_F16", float32: "-D FCONV_F32", float64: "-D FCONV_F64"}
+
+
+def canonicalize(dtype, op: str = "fconv", arg: str = "dtype") -> np.dtype:
+    """The fconv dtype for ``dtype`` (a name, NumPy dtype or type), or a TypeError.
+
+    64-bit integers become int32 and Python floats float32, as in JAX.
+    """
+    if dtype is None:
+        return float32
+    try:
+        d = np.dtype(dtype)
+    except TypeError as e:
+        raise TypeError(f"{op}: {arg}={dtype!r} is not a dtype") from e
+    if d == np.dtype("int64") or d == np.dtype("uint32") or d == np.dtype("int16") or d == np.dtype("int8") \
+            or d == np.dtype("uint8") or d == np.dtype("uint64"):
+        return int32
+    if d not in SUPPORTED:
+        raise TypeError(f"{op}: {arg}={d} is not supported; fconv supports "
+                        + ", ".join(str(s) for s in SUPPORTED))
+    return d
+
+
+def is_float(dtype) -> bool:
+    return np.dtype(dtype) in FLOATS
+
+
+def c_storage(dtype) -> str:
+    """OpenCL C type of buffer elements (``half`` for float16, ``uchar`` for bool)."""
+    return _C_STORAGE[np.dtype(dtype)]
+
+
+def c_compute(dtype) -> str:
+    """OpenCL C type arithmetic happens in (``float`` for float16)."""
+    return _C_COMPUTE[np.dtype(dtype)]
+
+
+def short_name(dtype) -> str:
+    """``f32``, ``f16``, ``f64``, ``i32``, ``bool`` — as in the IR listing."""
+    return _SHORT[np.dtype(dtype)]
+
+
+def float_define(dtype, op: str = "fconv") -> str:
+    """The common.cl option selecting a floating dtype (``-D FCONV_F32`` ...)."""
+    d = np.dtype(dtype)
+    if d not in _DEFINE:
+        raise TypeError(f"{op}: dtype {d} is not a floating dtype (float16, float32, float64)")
+    return _DEFINE[d]
+
+
+def result_type(*dtypes) -> np.dtype:
+    """Promotion of array dtypes (NumPy's lattice restricted to fconv's dtypes)."""
+    ds = [np.dtype(d) for d in dtypes]
+    r = np.result_type(*ds)
+    if r not in SUPPORTED:
+        r = canonicalize(r)
+    return r
+
+
+def scalar_dtype(value) -> np.dtype:
+    """Dtype a Python scalar takes on its own (weakly typed)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool_
+    if isinstance(value, (int, np.integer)):
+        return int32
+    if isinstance(value, (float, np.floating)):
+        return float32
+    raise TypeError(f"{type(value).__name__} is not a scalar")
+
+
+def weak_result_type(array_dtype, scalar) -> np.dtype:
+    """Dtype of ``array <op> python_scalar``: the array's, unless the scalar is of a higher kind
+    (a float with an int/bool array gives float32; an int with a bool array gives int32)."""
+    a = np.dtype(array_dtype)
+    s = scalar_dtype(scalar)
+    kind = {bool_: 0, int32: 1, float16: 2, float32: 2, float64: 2}
+    return a if kind[a] >= kind[s] else s

@@ -1,0 +1,183 @@
+"""Executables: a jaxpr lowered to a flat list of kernel launches, replayed per call.
+
+``Executable(jaxpr, device)`` lowers each equation with its primitive's
+lowering rule (a :class:`~fconv.runtime.launch.KernelPlan`), builds every
+program once, and keeps per launch the kernel object and an argument template.
+A call allocates outputs and temporaries from the device's pool, fills the
+buffer and scalar slots and enqueues. Eager execution is the one-equation case.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyopencl as cl
+
+from ..core.jaxpr import Jaxpr, Literal
+from ..runtime.array import Array
+from ..runtime.execute import get_kernel
+from ..runtime.launch import Alias, Buf, KernelPlan, Scalar
+
+
+class LowerCtx:
+    """What a lowering rule sees: the device, avals, params and operand references.
+
+    ``ins[i]`` is a ``Buf`` (an array operand) or a ``Scalar`` (a literal operand);
+    ``outs[j]`` is a ``Buf``; ``temp(tag)`` names a fresh temporary.
+    """
+
+    def __init__(self, device, prim, params, avals_in, avals_out, ins, outs, prefix):
+        self.device = device
+        self.prim = prim
+        self.params = params
+        self.avals_in = avals_in
+        self.avals_out = avals_out
+        self.ins = ins
+        self.outs = outs
+        self._prefix = prefix
+
+    def temp(self, tag: str) -> str:
+        return f"{self._prefix}.{tag}"
+
+
+class _Step:
+    __slots__ = ("kernel", "gsize", "lsize", "template", "launch", "eqn_index")
+
+    def __init__(self, kernel, gsize, lsize, template, launch, eqn_index):
+        self.kernel, self.gsize, self.lsize = kernel, gsize, lsize
+        self.template, self.launch, self.eqn_index = template, launch, eqn_index
+
+
+class Executable:
+    """A compiled jaxpr for one device.
+
+    ``literals_dynamic``: when True (eager dispatch) literal operands are slots
+    filled on each call from ``run(..., literal_values=...)``; otherwise their
+    values are fixed at compile time.
+    """
+
+    def __init__(self, jaxpr: Jaxpr, device, literals_dynamic: bool = False):
+        self.jaxpr = jaxpr
+        self.device = device
+        self.steps: list[_Step] = []
+        self.plans: list = []  # (eqn, KernelPlan | Alias) for inspection
+        names: dict = {}
+        self._slot = {}      # buffer name -> slot index in the per-call buffer list
+        self._slot_avals: list = []
+        self._literal_slots: list = []  # (name, dtype)
+        self._alias_of: dict = {}  # var name -> name whose buffer it shares
+        self._temps: dict = {}
+
+        def name_of(v):
+            if v not in names:
+                names[v] = f"v{len(names)}"
+            return names[v]
+
+        self.in_names = [name_of(v) for v in jaxpr.constvars + jaxpr.invars]
+        for n, v in zip(self.in_names, jaxpr.constvars + jaxpr.invars):
+            self._new_slot(n, v.aval)
+        lit_count = 0
+        for k, e in enumerate(jaxpr.eqns):
+            ins = []
+            for x in e.inputs:
+                if isinstance(x, Literal):
+                    sname = f"lit{lit_count}"
+                    lit_count += 1
+                    ins.append(Scalar(sname, x.aval.dtype))
+                    self._literal_slots.append((sname, x.val))
+                else:
+                    ins.append(Buf(self._resolve(name_of(x))))
+            outs = [Buf(name_of(v)) for v in e.out_binders]
+            ctx = LowerCtx(device, e.primitive, e.params, [x.aval for x in e.inputs],
+                           [v.aval for v in e.out_binders], ins, outs, prefix=f"e{k}")
+            if e.primitive.lowering is None:
+                raise NotImplementedError(f"{e.primitive.name}: no OpenCL lowering")
+            plan = e.primitive.lowering(ctx, **e.params)
+            self.plans.append((e, plan))
+            if isinstance(plan, Alias):
+                self._alias_of[outs[plan.out].name] = ins[plan.inp].name
+                continue
+            for o, v in zip(outs, e.out_binders):
+                self._new_slot(o.name, v.aval)
+            for tname, nbytes in plan.temps.items():
+                self._temps[tname] = nbytes
+                self._new_slot(tname, None)
+            for launch in plan.launches:
+                if any(g == 0 for g in launch.global_size):
+                    continue
+                kernel = get_kernel(device.context, launch)
+                template = []
+                for a in launch.args:
+                    if isinstance(a, Buf):
+                        template.append(("buf", self._slot[self._resolve(a.name)]))
+                    elif isinstance(a, Scalar):
+                        template.append(("lit", [n for n, _ in self._literal_slots].index(a.name), a.dtype))
+                    else:
+                        template.append(("val", a))
+                self.steps.append(_Step(kernel, tuple(launch.global_size),
+                                        None if launch.local_size is None else tuple(launch.local_size),
+                                        template, launch, k))
+        self.out_refs = []
+        for v in jaxpr.outvars:
+            if isinstance(v, Literal):
+                self.out_refs.append(("literal", v))
+            else:
+                self.out_refs.append(("slot", self._slot[self._resolve(name_of(v))], v.aval))
+        self._n_inputs = len(self.in_names)
+        self._static_literals = [val for _, val in self._literal_slots]
+        self.literals_dynamic = literals_dynamic
+        self._prepare_static()
+
+    def _resolve(self, name):
+        while name in self._alias_of:
+            name = self._alias_of[name]
+        return name
+
+    def _new_slot(self, name, aval):
+        self._slot[name] = len(self._slot_avals)
+        self._slot_avals.append(aval)
+
+    def _prepare_static(self):
+        # set value arguments once; buffer/literal arguments are set per call
+        for st in self.steps:
+            for i, t in enumerate(st.template):
+                if t[0] == "val":
+                    st.kernel.set_arg(i, t[1])
+
+    @property
+    def n_launches(self) -> int:
+        return len(self.steps)
+
+    def run(self, args: list, literal_values: list | None = None) -> list:
+        """Run on device arrays ``args`` (consts then inputs); returns output Arrays."""
+        dev = self.device
+        bufs = [None] * len(self._slot_avals)
+        for i, a in enumerate(args):
+            bufs[i] = a.buffer
+        alloc = dev.pool.allocate
+        for i in range(self._n_inputs, len(bufs)):
+            aval = self._slot_avals[i]
+            if aval is not None:
+                bufs[i] = alloc(max(aval.nbytes, 1))
+        for name, nbytes in self._temps.items():
+            bufs[self._slot[name]] = alloc(max(int(nbytes), 1))
+        lits = self._static_literals if literal_values is None else literal_values
+        queue = dev.queue
+        for st in self.steps:
+            k = st.kernel
+            for i, t in enumerate(st.template):
+                kind = t[0]
+                if kind == "buf":
+                    k.set_arg(i, bufs[t[1]])
+                elif kind == "lit":
+                    k.set_arg(i, np.asarray(lits[t[1]], dtype=t[2])[()])
+            cl.enqueue_nd_range_kernel(queue, k, st.gsize, st.lsize)
+        outs = []
+        for ref in self.out_refs:
+            if ref[0] == "literal":
+                from ..runtime.transfer import to_device
+                outs.append(to_device(np.asarray(ref[1].val), dev))
+            else:
+                outs.append(Array(bufs[ref[1]], ref[2], dev))
+        return outs
+
+
+__all__ = ["Executable", "LowerCtx", "KernelPlan"]

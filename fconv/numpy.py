@@ -1,0 +1,229 @@
+"""``fconv.numpy`` — NumPy's API over fconv arrays (differentiable and jittable).
+
+Functions promote dtypes like NumPy (Python scalars are weakly typed, as in
+JAX) and broadcast; each binds fconv primitives, so it works eagerly and under
+every transform.
+
+Example::
+
+    >>> import fconv.numpy as fnp
+    >>> x = fnp.arange(6.0).reshape(2, 3)
+    >>> fnp.exp(x).sum(axis=0).shape
+    (3,)
+"""
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from . import dtypes
+from .core.trace import Tracer
+from .ops import elementwise as ew
+from .runtime.array import Array
+from .runtime.device import default_device
+from .runtime.transfer import to_device
+
+float16, float32, float64, int32 = dtypes.float16, dtypes.float32, dtypes.float64, dtypes.int32
+bool_ = dtypes.bool_
+ndarray = Array
+
+_ARRAY_TYPES = (Array, Tracer)
+
+
+def _is_array(x) -> bool:
+    return isinstance(x, _ARRAY_TYPES)
+
+
+def _is_scalar(x) -> bool:
+    return isinstance(x, (bool, int, float, np.bool_, np.integer, np.floating)) and not isinstance(x, np.ndarray)
+
+
+# ------------------------------------------------------------------ creation
+
+def asarray(x, dtype=None):
+    """An fconv array from an array, NumPy array, list or scalar (copied to the default device).
+
+    Example: ``fnp.asarray([[1., 2.], [3., 4.]]).shape == (2, 2)``.
+    """
+    if _is_array(x):
+        return x if dtype is None else astype(x, dtype)
+    if dtype is None:
+        host = np.asarray(x)
+        if host.dtype == np.float64 and not isinstance(x, np.ndarray):
+            host = host.astype(np.float32)  # Python floats default to float32, as in JAX
+        return to_device(host, op="asarray")
+    return to_device(np.asarray(x, dtype=dtypes.canonicalize(dtype, "asarray")), op="asarray")
+
+
+def array(x, dtype=None, copy=True):
+    """Like :func:`asarray` (device arrays are immutable, so copies are never needed)."""
+    return asarray(x, dtype)
+
+
+def _shape_arg(op, shape) -> tuple:
+    if isinstance(shape, (int, np.integer)):
+        shape = (int(shape),)
+    try:
+        shape = tuple(int(s) for s in shape)
+    except TypeError:
+        raise TypeError(f"{op}: shape must be an int or a sequence of ints, got {shape!r}") from None
+    if any(s < 0 for s in shape):
+        raise ValueError(f"{op}: negative dimension in shape {shape}")
+    return shape
+
+
+def full(shape, fill_value, dtype=None):
+    """An array of ``shape`` filled with ``fill_value``."""
+    shape = _shape_arg("full", shape)
+    dt = dtypes.canonicalize(dtype, "full") if dtype is not None else (
+        dtypes.scalar_dtype(fill_value) if _is_scalar(fill_value) else float32)
+    from .ops.shape import fill
+    return fill(shape, dt, fill_value)
+
+
+def zeros(shape, dtype=None):
+    """An array of zeros (float32 unless ``dtype``). Example: ``fnp.zeros((2, 3))``."""
+    return full(shape, 0, dtype or float32)
+
+
+def ones(shape, dtype=None):
+    """An array of ones (float32 unless ``dtype``)."""
+    return full(shape, 1, dtype or float32)
+
+
+def zeros_like(x, dtype=None):
+    return full(x.shape, 0, dtype or x.dtype)
+
+
+def ones_like(x, dtype=None):
+    return full(x.shape, 1, dtype or x.dtype)
+
+
+def full_like(x, fill_value, dtype=None):
+    return full(x.shape, fill_value, dtype or x.dtype)
+
+
+def arange(start, stop=None, step=1, dtype=None):
+    """Evenly spaced values in ``[start, stop)`` (computed on the host, then copied).
+
+    Example: ``fnp.arange(5)`` -> int32 ``[0 1 2 3 4]``; ``fnp.arange(0.0, 1.0, 0.25)`` float32.
+    """
+    host = np.arange(start, stop, step) if stop is not None else np.arange(start)
+    dt = dtypes.canonicalize(dtype, "arange") if dtype is not None else (
+        float32 if host.dtype.kind == "f" else int32)
+    return to_device(host.astype(dt), op="arange")
+
+
+def astype(x, dtype):
+    """``x`` converted to ``dtype`` (float -> int truncates toward zero, as NumPy)."""
+    x = _arr(x, "astype")
+    dt = dtypes.canonicalize(dtype, "astype")
+    if dt == x.dtype:
+        return x
+    return ew.convert_p.bind(x, new_dtype=dt)
+
+
+# ------------------------------------------------------------------ promotion
+
+def _arr(x, op):
+    if _is_array(x):
+        return x
+    if isinstance(x, (np.ndarray, list, tuple)) or _is_scalar(x):
+        return asarray(x)
+    raise TypeError(f"{op}: expected an array, got {type(x).__name__}")
+
+
+def _promote(op, *args, float_only=False):
+    """Arrays with one dtype; Python scalars stay literals (weak types, like JAX)."""
+    arrs = [a if (_is_array(a) or _is_scalar(a)) else _arr(a, op) for a in args]
+    strong = [a.dtype for a in arrs if _is_array(a)]
+    scalars = [a for a in arrs if _is_scalar(a)]
+    if strong:
+        dt = dtypes.result_type(*strong)
+        for s in scalars:
+            dt = dtypes.weak_result_type(dt, s)
+    else:
+        dt = dtypes.result_type(*[dtypes.scalar_dtype(s) for s in scalars])
+    if float_only and not dtypes.is_float(dt):
+        dt = float32
+    res = [np.asarray(a, dtype=dt)[()] if _is_scalar(a) else (astype(a, dt) if a.dtype != dt else a)
+           for a in arrs]
+    if not strong:  # all scalars: make the first an array
+        res[0] = asarray(np.asarray(res[0], dtype=dt))
+    return res
+
+
+def _binary(prim, op, float_only=False):
+    def f(x, y):
+        a, b = _promote(op, x, y, float_only=float_only)
+        return prim.bind(a, b)
+    f.__name__ = op
+    f.__doc__ = f"Elementwise ``{op}`` with NumPy broadcasting and promotion."
+    return f
+
+
+add = _binary(ew.add_p, "add")
+subtract = _binary(ew.sub_p, "subtract")
+multiply = _binary(ew.mul_p, "multiply")
+divide = _binary(ew.div_p, "divide", float_only=True)
+true_divide = divide
+power = _binary(ew.pow_p, "power")
+maximum = _binary(ew.max_p, "maximum")
+minimum = _binary(ew.min_p, "minimum")
+less = _binary(ew.lt_p, "less")
+less_equal = _binary(ew.le_p, "less_equal")
+greater = _binary(ew.gt_p, "greater")
+greater_equal = _binary(ew.ge_p, "greater_equal")
+equal = _binary(ew.eq_p, "equal")
+not_equal = _binary(ew.ne_p, "not_equal")
+logical_and = _binary(ew.and_p, "logical_and")
+logical_or = _binary(ew.or_p, "logical_or")
+
+
+def _unary(prim, op, float_only=False):
+    def f(x):
+        x = _arr(x, op)
+        if float_only and not dtypes.is_float(x.dtype):
+            x = astype(x, float32)
+        return prim.bind(x)
+    f.__name__ = op
+    f.__doc__ = f"Elementwise ``{op}``."
+    return f
+
+
+negative = _unary(ew.neg_p, "negative")
+exp = _unary(ew.exp_p, "exp", True)
+log = _unary(ew.log_p, "log", True)
+sqrt = _unary(ew.sqrt_p, "sqrt", True)
+tanh = _unary(ew.tanh_p, "tanh", True)
+abs = _unary(ew.abs_p, "abs")
+absolute = abs
+sign = _unary(ew.sign_p, "sign")
+log1p = _unary(ew.log1p_p, "log1p", True)
+expm1 = _unary(ew.expm1_p, "expm1", True)
+floor = _unary(ew.floor_p, "floor")
+logical_not = _unary(ew.not_p, "logical_not")
+
+
+def square(x):
+    return multiply(x, x)
+
+
+def where(condition, x, y):
+    """``x`` where ``condition`` else ``y`` (broadcasting). Differentiable in x and y."""
+    c = _arr(condition, "where")
+    if c.dtype != bool_:
+        c = not_equal(c, 0)
+    a, b = _promote("where", x, y)
+    return ew.select_p.bind(c, a, b)
+
+
+def clip(x, a_min=None, a_max=None):
+    if a_min is not None:
+        x = maximum(x, a_min)
+    if a_max is not None:
+        x = minimum(x, a_max)
+    return x
+
+

@@ -1,0 +1,80 @@
+"""The unit of execution: one kernel launch, described as plain data.
+
+A primitive's lowering (and every conv strategy) returns a :class:`KernelPlan`:
+the temporaries it needs and an ordered list of :class:`Launch` records whose
+buffer arguments are *names* (:class:`Buf`). The executable (``fconv.jit``)
+binds names to device buffers once at compile time and replays the launches.
+
+Example — a one-launch plan that scales ``x`` into ``y``::
+
+    KernelPlan(launches=[Launch(source="elementwise/scale.cl", kernel="scale",
+                                options=("-D FCONV_F32",), global_size=(n,),
+                                args=(Buf("x"), Buf("y"), np.float32(2.0)))])
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Buf:
+    """A buffer argument by name: an operand ("x", "w", "y", ...) or a temp."""
+    name: str
+
+
+@dataclass(frozen=True)
+class Scalar:
+    """A scalar argument whose value is supplied when the plan runs (a literal operand)."""
+    name: str
+    dtype: Any  # np.dtype of the value as the kernel takes it
+
+
+@dataclass(frozen=True)
+class Alias:
+    """Lowering result of a primitive that needs no kernel: output ``out`` is input ``inp``'s
+    buffer reinterpreted (reshape)."""
+    out: int = 0
+    inp: int = 0
+
+
+@dataclass(frozen=True)
+class GeneratedSource:
+    """OpenCL C made by codegen rather than read from ``kernels/``."""
+    name: str   # shown in plans, e.g. "fused_add_relu"
+    text: str   # full source, may ``#include "common.cl"``
+
+
+@dataclass(frozen=True)
+class Launch:
+    """One ``clEnqueueNDRangeKernel``.
+
+    source: kernels-relative path (``"gemm/gemm.cl"``) or a GeneratedSource.
+    kernel: the ``__kernel`` function name.
+    options: build options, e.g. ``("-D FCONV_F32", "-D MB=8")``.
+    global_size / local_size: NDRange (local None lets the runtime choose).
+    args: in kernel order; ``Buf`` for buffers, NumPy scalars
+      (``np.int32``, ``np.float32``, ...) for values.
+    """
+    source: Any
+    kernel: str
+    options: tuple
+    global_size: tuple
+    local_size: tuple | None
+    args: tuple
+    note: str = ""   # a human-readable word for plans (e.g. "im2col", "gemm 8x32")
+
+
+@dataclass
+class KernelPlan:
+    """Launches plus the temporaries (name -> bytes) they use."""
+    launches: list = field(default_factory=list)
+    temps: dict = field(default_factory=dict)
+
+    def extend(self, other: "KernelPlan") -> "KernelPlan":
+        self.launches += other.launches
+        for k, v in other.temps.items():
+            if k in self.temps and self.temps[k] != v:
+                raise ValueError(f"temp {k!r} declared twice with different sizes")
+            self.temps[k] = v
+        return self
