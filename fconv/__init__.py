@@ -10,3 +10,5 @@ float16, float32, float64, int32, bool_ = (dtypes.float16, dtypes.float32, dtype
 
 __all__ = ["Array", "Device", "devices", "default_device", "default_device_scope", "device_put",
            "device_get", "block_until_ready"]
+from .autodiff import grad, make_jaxpr, value_and_grad, vjp  # noqa: E402,F401
+from .core.trace import TracerBoolConversionError  # noqa: E402,F401

@@ -167,3 +167,93 @@ def _convert_lower(ctx, *, new_dtype):
         expr = "a0"
     return lower_elementwise(ctx, f"convert_{dtypes.short_name(src)}_{dtypes.short_name(new_dtype)}",
                              [expr])
+
+
+# ----------------------------------------------------------------- VJP rules
+# Written with fconv ops, so they trace and differentiate again (grad of grad).
+
+def _fnp():
+    from .. import numpy as fnp
+    return fnp
+
+
+def _unb(ct, x):
+    """Cotangent for operand ``x`` (None for literals/non-float): ``ct`` summed to x's shape."""
+    if not hasattr(x, "aval") or not dtypes.is_float(x.dtype):
+        return None
+    from .shape import unbroadcast
+    return unbroadcast(ct, x.shape)
+
+
+def _def_unary_vjp(p, rule):
+    p.def_vjp(lambda ct, x, *, out: (rule(ct, x, out),))
+
+
+_def_unary_vjp(neg_p, lambda ct, x, y: -ct)
+_def_unary_vjp(exp_p, lambda ct, x, y: ct * y)
+_def_unary_vjp(log_p, lambda ct, x, y: ct / x)
+_def_unary_vjp(sqrt_p, lambda ct, x, y: ct * 0.5 / y)
+_def_unary_vjp(rsqrt_p, lambda ct, x, y: ct * -0.5 * y / x)
+_def_unary_vjp(tanh_p, lambda ct, x, y: ct * (1 - y * y))
+_def_unary_vjp(logistic_p, lambda ct, x, y: ct * y * (1 - y))
+_def_unary_vjp(abs_p, lambda ct, x, y: ct * sign_p.bind(x))
+_def_unary_vjp(sign_p, lambda ct, x, y: _fnp().zeros_like(x))
+_def_unary_vjp(floor_p, lambda ct, x, y: _fnp().zeros_like(x))
+_def_unary_vjp(erf_p, lambda ct, x, y: ct * (2 / np.sqrt(np.pi)) * exp_p.bind(-(x * x)))
+_def_unary_vjp(log1p_p, lambda ct, x, y: ct / (1 + x))
+_def_unary_vjp(expm1_p, lambda ct, x, y: ct * (y + 1))
+not_p.def_vjp(lambda ct, x, *, out: (None,))
+
+
+def _binary_vjp(p, rule_x, rule_y):
+    def vjp(ct, x, y, *, out):
+        return (_unb(rule_x(ct, x, y, out), x) if _needs(x) else None,
+                _unb(rule_y(ct, x, y, out), y) if _needs(y) else None)
+    p.def_vjp(vjp)
+
+
+def _needs(x):
+    return hasattr(x, "aval") and dtypes.is_float(x.dtype)
+
+
+_binary_vjp(add_p, lambda ct, x, y, o: ct, lambda ct, x, y, o: ct)
+_binary_vjp(sub_p, lambda ct, x, y, o: ct, lambda ct, x, y, o: -ct)
+_binary_vjp(mul_p, lambda ct, x, y, o: ct * y, lambda ct, x, y, o: ct * x)
+_binary_vjp(div_p, lambda ct, x, y, o: ct / y, lambda ct, x, y, o: -ct * o / y)
+_binary_vjp(pow_p,
+            lambda ct, x, y, o: ct * y * pow_p.bind(x, y - 1),
+            lambda ct, x, y, o: ct * o * log_p.bind(_fnp().where(x > 0, x, 1.0)))
+
+
+def _minmax_vjp(pick_x):
+    # ties split evenly, as JAX does
+    def rx(ct, x, y, o):
+        fnp = _fnp()
+        return ct * fnp.where(pick_x(x, y), 1.0, fnp.where(x == y, 0.5, 0.0)).astype(ct.dtype)
+
+    def ry(ct, x, y, o):
+        fnp = _fnp()
+        return ct * fnp.where(pick_x(x, y), 0.0, fnp.where(x == y, 0.5, 1.0)).astype(ct.dtype)
+    return rx, ry
+
+
+_binary_vjp(max_p, *_minmax_vjp(lambda x, y: x > y))
+_binary_vjp(min_p, *_minmax_vjp(lambda x, y: x < y))
+for _p in (lt_p, le_p, gt_p, ge_p, eq_p, ne_p, and_p, or_p):
+    _p.def_vjp(lambda ct, x, y, *, out: (None, None))
+
+
+@select_p.def_vjp
+def _select_vjp(ct, c, a, b, *, out):
+    fnp = _fnp()
+    z = fnp.zeros((), ct.dtype)
+    return (None,
+            _unb(select_p.bind(c, ct, z), a) if _needs(a) else None,
+            _unb(select_p.bind(c, z, ct), b) if _needs(b) else None)
+
+
+@convert_p.def_vjp
+def _convert_vjp(ct, x, *, out, new_dtype):
+    if not _needs(x):
+        return (None,)
+    return (convert_p.bind(ct, new_dtype=x.dtype) if ct.dtype != x.dtype else ct,)

@@ -1,0 +1,191 @@
+"""``vjp``, ``grad``, ``value_and_grad`` over pytrees (JAX's signatures)."""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .. import dtypes
+from ..core.aval import ShapedArray
+from ..core.jaxpr import eval_jaxpr
+from ..core.trace import Tracer, trace_to_jaxpr
+from ..runtime.array import Array
+from ..tree_util import tree_flatten, tree_unflatten
+from .backward import backward_pass
+
+
+def _as_array(x, op):
+    if isinstance(x, (Array, Tracer)):
+        return x
+    if isinstance(x, (np.ndarray, float, int, np.generic)) and not isinstance(x, bool):
+        from .. import numpy as fnp
+        return fnp.asarray(x)
+    raise TypeError(f"{op}: arguments must be arrays (or pytrees of arrays), got {type(x).__name__}")
+
+
+def vjp(f: Callable, *primals, has_aux: bool = False):
+    """``(out, vjp_fn)`` (and ``aux``): ``vjp_fn(ct)`` maps an output cotangent to input cotangents.
+
+    Example::
+
+        y, pullback = fc.vjp(lambda x: fnp.sum(x * x), x)   # x: (3,)
+        (g,) = pullback(fnp.ones(()))                      # g = 2 * x, shape (3,)
+    """
+    flat, in_tree = tree_flatten(primals)
+    flat = [_as_array(x, "vjp") for x in flat]
+    store: dict = {}
+
+    def flat_fun(*args):
+        res = f(*tree_unflatten(in_tree, list(args)))
+        if has_aux:
+            if not (isinstance(res, tuple) and len(res) == 2):
+                raise TypeError("vjp/grad with has_aux=True: the function must return (output, aux)")
+            res, aux = res
+            aux_flat, store["aux_tree"] = tree_flatten(aux)
+        else:
+            aux_flat = []
+        out_flat, store["out_tree"] = tree_flatten(res)
+        for o in out_flat:
+            if not isinstance(o, (Array, Tracer)):
+                raise TypeError(f"vjp: the function must return arrays, got {type(o).__name__}")
+        store["n_out"] = len(out_flat)
+        return out_flat + aux_flat
+
+    avals = [ShapedArray(x.shape, x.dtype) for x in flat]
+    jaxpr, consts = trace_to_jaxpr(flat_fun, avals)
+    env: dict = {}
+    results = eval_jaxpr(jaxpr, consts, flat, record=env)
+    n_out = store["n_out"]
+    out = tree_unflatten(store["out_tree"], results[:n_out])
+    out_avals = [v.aval for v in jaxpr.outvars[:n_out]]
+    out_tree = store["out_tree"]
+
+    def vjp_fn(ct):
+        ct_flat, ct_tree = tree_flatten(ct)
+        if ct_tree != out_tree:
+            raise ValueError(f"vjp_fn: cotangent structure {ct_tree} differs from the output's {out_tree}")
+        cts = []
+        for c, a in zip(ct_flat, out_avals):
+            c = _as_array(c, "vjp_fn")
+            if tuple(c.shape) != a.shape:
+                raise ValueError(f"vjp_fn: cotangent of shape {tuple(c.shape)} for an output of shape {a.shape}")
+            cts.append(c)
+        sub = _Sub(jaxpr, n_out)
+        ct_in = backward_pass(sub, env, cts)
+        from .. import numpy as fnp
+        ct_in = [c if c is not None else fnp.zeros(x.shape, x.dtype) for c, x in zip(ct_in, flat)]
+        return tree_unflatten(in_tree, ct_in)
+
+    if has_aux:
+        return out, vjp_fn, tree_unflatten(store["aux_tree"], results[n_out:])
+    return out, vjp_fn
+
+
+class _Sub:
+    """The jaxpr's view with only the differentiated outputs (aux outputs dropped)."""
+
+    def __init__(self, jaxpr, n_out):
+        self.eqns = jaxpr.eqns
+        self.invars = jaxpr.invars
+        self.outvars = jaxpr.outvars[:n_out]
+
+
+def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+    """Like :func:`grad`, returning ``(value, grad)`` (``((value, aux), grad)`` with has_aux).
+
+    Example: ``loss, grads = fc.value_and_grad(loss_fn)(params, x, y)``.
+    """
+    multi = not isinstance(argnums, int)
+    nums = tuple(argnums) if multi else (argnums,)
+
+    @functools.wraps(f)
+    def wrapped(*args, **kwargs):
+        for n in nums:
+            if not -len(args) <= n < len(args):
+                raise ValueError(f"grad: argnums={argnums} but the function got {len(args)} positional arguments")
+        nums_ = tuple(n % len(args) for n in nums)
+        for n in nums_:
+            for leaf in tree_flatten(args[n])[0]:
+                dt = getattr(leaf, "dtype", None) or np.asarray(leaf).dtype
+                if not dtypes.is_float(dtypes.canonicalize(dt)):
+                    raise TypeError(f"grad: argument {n} has a leaf of dtype {dt}; grad needs floating "
+                                    "point inputs (argnums selects which arguments are differentiated)")
+
+        def partial(*diff):
+            full = list(args)
+            for n, d in zip(nums_, diff):
+                full[n] = d
+            return f(*full, **kwargs)
+
+        res = vjp(partial, *[args[n] for n in nums_], has_aux=has_aux)
+        out, pullback = res[0], res[1]
+        if not isinstance(out, (Array, Tracer)) or out.shape != ():
+            shape = getattr(out, "shape", type(out).__name__)
+            raise TypeError(f"grad: the function must return a scalar (shape ()), got {shape}; "
+                            "use fc.vjp for non-scalar outputs")
+        if not dtypes.is_float(out.dtype):
+            raise TypeError(f"grad: the function's output must be floating point, got {out.dtype}")
+        from .. import numpy as fnp
+        g = pullback(fnp.ones((), out.dtype))
+        g = g if multi else g[0]
+        return ((out, res[2]), g) if has_aux else (out, g)
+
+    return wrapped
+
+
+def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+    """The gradient of scalar-valued ``f`` with respect to argument(s) ``argnums``.
+
+    Example::
+
+        def loss(params, x):
+            return fnp.mean(lax.conv2d(x, params["w"]) ** 2)
+        grads = fc.grad(loss)(params, x)   # same pytree structure as params
+    """
+    vg = value_and_grad(f, argnums, has_aux)
+
+    @functools.wraps(f)
+    def wrapped(*args, **kwargs):
+        (v, g) = vg(*args, **kwargs)
+        return (g, v[1]) if has_aux else g
+
+    return wrapped
+
+
+def make_jaxpr(f: Callable, static_argnums: int | Sequence[int] = ()) -> Callable:
+    """``make_jaxpr(f)(*args)`` traces ``f`` and returns its program (``print`` it).
+
+    Arguments may be fconv/NumPy arrays or anything with ``.shape`` and ``.dtype``.
+    """
+    static = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+
+    @functools.wraps(f)
+    def wrapped(*args, **kwargs):
+        from ..core.jaxpr import ClosedJaxpr
+        dyn_idx = [i for i in range(len(args)) if i not in static]
+        flat, in_tree = tree_flatten([args[i] for i in dyn_idx])
+        avals = []
+        for x in flat:
+            if not hasattr(x, "shape"):
+                x = np.asarray(x)
+            avals.append(ShapedArray(x.shape, dtypes.canonicalize(
+                x.dtype if not isinstance(x, float) else np.float32)))
+        store: dict = {}
+
+        def flat_fun(*tracers):
+            dyn = tree_unflatten(in_tree, list(tracers))
+            full = list(args)
+            for i, d in zip(dyn_idx, dyn):
+                full[i] = d
+            out = f(*full, **kwargs)
+            out_flat, store["tree"] = tree_flatten(out)
+            return out_flat
+
+        jaxpr, consts = trace_to_jaxpr(flat_fun, avals)
+        return ClosedJaxpr(jaxpr, consts, in_tree, store["tree"])
+
+    return wrapped
+
+
+__all__ = ["vjp", "grad", "value_and_grad", "make_jaxpr", "Any"]
