@@ -1,0 +1,126 @@
+"""``fconv.lax`` — stateless convolution and pooling (PyTorch's conventions: NCHW, OIHW).
+
+Example::
+
+    >>> x = fnp.ones((8, 3, 32, 32)); w = fnp.ones((16, 3, 3, 3)) * 0.1
+    >>> lax.conv2d(x, w, padding="SAME").shape
+    (8, 16, 32, 32)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .conv import planner
+from .conv.planner import CONV_STRATEGIES
+from .conv.spec import ConvSpec
+from .core.trace import Tracer
+from .ops.conv import conv2d_backward_data_p, conv2d_p
+from .runtime.array import Array
+
+__all__ = ["conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "conv_plan", "CONV_STRATEGIES"]
+
+_PRECISIONS = (None, "highest", "float32", "tf32")
+
+
+def _array_arg(op, name, v):
+    if not isinstance(v, (Array, Tracer)):
+        raise TypeError(f"{op}: {name} must be an fconv array, got {type(v).__name__}"
+                        + (" (convert it with fnp.asarray)" if isinstance(v, (list, tuple, np.ndarray)) else ""))
+    return v
+
+
+def _check_common(op, x, w, b, strategy, precision):
+    _array_arg(op, "x", x)
+    _array_arg(op, "w", w)
+    if b is not None:
+        _array_arg(op, "b", b)
+    if x.dtype != w.dtype or (b is not None and b.dtype != x.dtype):
+        raise TypeError(f"{op}: dtypes differ: x {x.dtype}{tuple(x.shape)}, w {w.dtype}{tuple(w.shape)}"
+                        + (f", b {b.dtype}{tuple(b.shape)}" if b is not None else ""))
+    if strategy != "auto" and strategy not in CONV_STRATEGIES:
+        raise ValueError(f"{op}: strategy={strategy!r} is not 'auto' or one of {CONV_STRATEGIES}")
+    if precision not in _PRECISIONS:
+        raise ValueError(f"{op}: precision={precision!r} is not one of {_PRECISIONS}")
+
+
+def _add_bias(op, y, b, channels):
+    if b is None:
+        return y
+    if tuple(b.shape) != (channels,):
+        raise ValueError(f"{op}: bias must have shape ({channels},), got {tuple(b.shape)}")
+    from . import numpy as fnp
+    return y + fnp.reshape(b, (1, channels, 1, 1))
+
+
+def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, strategy="auto", precision=None):
+    """2-D convolution (cross-correlation, as PyTorch's ``conv2d``).
+
+    x: ``(N, C, H, W)``; w: ``(O, C // groups, KH, KW)``; b: ``(O,)`` or None
+    -> ``(N, O, OH, OW)``. ``stride``/``dilation``: int or pair; ``padding``:
+    int, pair, ``((top, bottom), (left, right))``, ``"SAME"`` or ``"VALID"``.
+    ``strategy``: ``"auto"`` or one of ``CONV_STRATEGIES``.
+
+    Example: ``lax.conv2d(x, w, b, stride=2, padding=1)``.
+    """
+    _check_common("conv2d", x, w, b, strategy, precision)
+    s = ConvSpec.from_conv2d(x.shape, w.shape, stride=stride, padding=padding, dilation=dilation,
+                             groups=groups, op="conv2d")
+    if b is not None and tuple(b.shape) != (s.O,):
+        raise ValueError(f"conv2d: bias must have shape ({s.O},), got {tuple(b.shape)} "
+                         f"(x{tuple(x.shape)}, w{tuple(w.shape)})")
+    y = conv2d_p.bind(x, w, stride=s.stride, padding=s.padding, dilation=s.dilation, groups=s.groups,
+                      strategy=strategy)
+    return _add_bias("conv2d", y, b, s.O)
+
+
+def conv_transpose2d(x, w, b=None, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1,
+                     strategy="auto"):
+    """Transposed convolution (PyTorch's ``conv_transpose2d``): the input gradient of a conv.
+
+    x: ``(N, C, H, W)``; w: ``(C, O // groups, KH, KW)``; b: ``(O,)`` -> ``(N, O, Hout, Wout)``
+    with ``Hout = (H - 1)*stride - pad_top - pad_bottom + dilation*(KH - 1) + output_padding + 1``.
+
+    Example: ``lax.conv_transpose2d(x, w, stride=2, padding=1)`` doubles H and W for 4x4 kernels.
+    """
+    _check_common("conv_transpose2d", x, w, b, strategy, None)
+    s = ConvSpec.from_conv_transpose2d(x.shape, w.shape, stride=stride, padding=padding,
+                                       output_padding=output_padding, dilation=dilation,
+                                       groups=groups, op="conv_transpose2d")
+    if b is not None and tuple(b.shape) != (s.C,):
+        raise ValueError(f"conv_transpose2d: bias must have shape ({s.C},), got {tuple(b.shape)} "
+                         f"(x{tuple(x.shape)}, w{tuple(w.shape)})")
+    y = conv2d_backward_data_p.bind(x, w, stride=s.stride, padding=s.padding, dilation=s.dilation,
+                                    groups=s.groups, input_hw=(s.H, s.W), strategy=strategy)
+    return _add_bias("conv_transpose2d", y, b, s.C)
+
+
+class ConvPlan:
+    """What ``strategy="auto"`` picks for a convolution on a device, and why."""
+
+    def __init__(self, spec, direction, strategy, reason, device):
+        self.spec, self.direction, self.strategy, self.reason, self.device = (
+            spec, direction, strategy, reason, device)
+
+    def __repr__(self):
+        return (f"ConvPlan({self.direction} x{self.spec.x_shape} w{self.spec.w_shape} -> "
+                f"strategy={self.strategy!r}: {self.reason}; device={self.device.name!r})")
+
+
+def conv_plan(x_shape, w_shape, dtype="float32", *, direction="forward", device=None, stride=1,
+              padding=0, dilation=1, groups=1, strategy="auto", **_ignored) -> ConvPlan:
+    """Which strategy ``"auto"`` picks for this conv on the default device and why (runs nothing).
+
+    Example: ``lax.conv_plan((8, 64, 56, 56), (64, 64, 3, 3), padding=1).strategy``.
+    """
+    from . import dtypes
+    from .runtime.device import default_device
+    device = device or default_device()
+    s = ConvSpec.from_conv2d(x_shape, w_shape, stride=stride, padding=padding, dilation=dilation,
+                             groups=groups, op="conv_plan")
+    if direction not in planner.DIRECTIONS:
+        raise ValueError(f"conv_plan: direction={direction!r} is not one of {planner.DIRECTIONS}")
+    name, why = planner.choose(s, direction, dtypes.canonicalize(dtype), strategy, device)
+    return ConvPlan(s, direction, name, why, device)
+
+
+from .numpy_pool import avg_pool2d, max_pool2d  # noqa: E402,F401
