@@ -12,3 +12,5 @@ __all__ = ["Array", "Device", "devices", "default_device", "default_device_scope
            "device_get", "block_until_ready"]
 from .autodiff import grad, make_jaxpr, value_and_grad, vjp  # noqa: E402,F401
 from .core.trace import TracerBoolConversionError  # noqa: E402,F401
+from .jit.api import jit  # noqa: E402,F401
+from .core.config import default_precision  # noqa: E402,F401

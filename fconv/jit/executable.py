@@ -142,6 +142,16 @@ class Executable:
                 if t[0] == "val":
                     st.kernel.set_arg(i, t[1])
 
+    def step_primitives(self, step) -> list:
+        """Names of the IR primitives a launch computes."""
+        return [self.jaxpr.eqns[step.eqn_index].primitive.name]
+
+    def step_strategy(self, step) -> tuple:
+        """(strategy, reason) of the convolution a launch belongs to, else (None, "")."""
+        plan = self.plans[step.eqn_index][1]
+        info = getattr(plan, "info", {}) or {}
+        return info.get("strategy"), info.get("reason", "")
+
     @property
     def n_launches(self) -> int:
         return len(self.steps)

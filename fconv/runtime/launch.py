@@ -70,6 +70,7 @@ class KernelPlan:
     """Launches plus the temporaries (name -> bytes) they use."""
     launches: list = field(default_factory=list)
     temps: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict)  # e.g. {"strategy": ..., "reason": ...} for plans
 
     def extend(self, other: "KernelPlan") -> "KernelPlan":
         self.launches += other.launches

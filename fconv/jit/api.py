@@ -1,0 +1,230 @@
+"""``fc.jit``: trace once per input signature, compile to an Executable, replay.
+
+The cache key is the input tree structure, every leaf's abstract value, the
+static arguments' values, the device and the settings that change code.
+``FCONV_LOG_COMPILES=1`` logs every trace/compile with its time and, on a miss,
+what differs from the nearest cached entry.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import time
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .. import dtypes
+from ..core.aval import ShapedArray
+from ..core.jaxpr import ClosedJaxpr
+from ..core.trace import Tracer, trace_to_jaxpr
+from ..runtime.array import Array
+from ..runtime.device import default_device
+from ..tree_util import tree_flatten, tree_unflatten
+from .executable import Executable
+
+
+def _log(msg: str) -> None:
+    if os.environ.get("FCONV_LOG_COMPILES") == "1":
+        print(f"[fconv.jit] {msg}", file=sys.stderr)
+
+
+def _describe_diff(key, nearest) -> str:
+    names = ("function", "input structure", "input types", "static arguments", "device", "settings")
+    diffs = [n for n, a, b in zip(names, key, nearest) if a != b]
+    if not diffs:
+        return "nothing (hash collision?)"
+    out = []
+    for n, a, b in zip(names, key, nearest):
+        if a != b and n == "input types":
+            for i, (x, y) in enumerate(zip(a, b)):
+                if x != y:
+                    out.append(f"input {i}: {y} -> {x}")
+        elif a != b:
+            out.append(f"{n}: {b!r} -> {a!r}")
+    return "; ".join(out)
+
+
+class Lowered:
+    """The compiled plan of a jitted function for one input signature.
+
+    ``as_text()`` lists every kernel launch with what it computes; ``kernels``
+    has one entry per launch (``.name``, ``.primitives``, ``.strategy``).
+    """
+
+    def __init__(self, closed: ClosedJaxpr, executable: Executable):
+        self.jaxpr = closed
+        self.executable = executable
+        self.kernels = _kernel_entries(executable)
+
+    def as_text(self) -> str:
+        lines = [f"fconv plan on {self.executable.device.name}: {len(self.kernels)} kernel launches"]
+        for i, k in enumerate(self.kernels):
+            extra = f"  strategy={k.strategy} ({k.reason})" if k.strategy else ""
+            lines.append(f"  [{i}] {k.name}: {' + '.join(k.primitives)}{extra}"
+                         + (f"  [{k.note}]" if k.note else ""))
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        import html
+        return f"<pre>{html.escape(self.as_text())}</pre>"
+
+    def __str__(self) -> str:
+        return self.as_text()
+
+
+class KernelEntry:
+    """One launch of a plan: ``name``, ``primitives`` (IR names it computes), ``strategy`` for convs."""
+
+    def __init__(self, name, primitives, strategy=None, reason="", note=""):
+        self.name, self.primitives, self.strategy, self.reason, self.note = (
+            name, primitives, strategy, reason, note)
+
+    def __repr__(self):
+        return f"KernelEntry({self.name!r}, primitives={self.primitives}, strategy={self.strategy!r})"
+
+
+def _kernel_entries(exe: Executable) -> list:
+    out = []
+    for st in exe.steps:
+        eqn_prims = exe.step_primitives(st)
+        strategy, reason = exe.step_strategy(st)
+        out.append(KernelEntry(st.launch.kernel, eqn_prims, strategy, reason, st.launch.note))
+    return out
+
+
+class JitWrapped:
+    """A jitted function: call it like the original; ``.lower(*args)`` shows the plan."""
+
+    def __init__(self, fun, static_argnums, static_argnames, donate_argnums):
+        self.fun = fun
+        self.static_argnums = tuple(static_argnums)
+        self.static_argnames = tuple(static_argnames)
+        self.donate_argnums = tuple(donate_argnums)
+        self._cache: dict = {}
+        self.trace_count = 0
+        functools.update_wrapper(self, fun)
+
+    def _split(self, args, kwargs):
+        n = len(args)
+        static_idx = tuple(sorted(i % n for i in self.static_argnums if -n <= i < n))
+        statics = []
+        for i in static_idx:
+            v = args[i]
+            try:
+                hash(v)
+            except TypeError:
+                raise TypeError(f"jit: static argument {i} of {self.fun.__name__} is unhashable "
+                                f"({type(v).__name__}); static arguments must be hashable") from None
+            statics.append((i, v))
+        skw = {}
+        dkw = {}
+        for k, v in kwargs.items():
+            if k in self.static_argnames:
+                try:
+                    hash(v)
+                except TypeError:
+                    raise TypeError(f"jit: static argument {k!r} of {self.fun.__name__} is unhashable") from None
+                skw[k] = v
+            else:
+                dkw[k] = v
+        dyn = [a for i, a in enumerate(args) if i not in static_idx]
+        return static_idx, tuple(statics), tuple(sorted(skw.items())), dyn, dkw
+
+    def _prepare(self, args, kwargs):
+        static_idx, statics, skw, dyn, dkw = self._split(args, kwargs)
+        flat, in_tree = tree_flatten((dyn, dkw))
+        leaves = []
+        device = None
+        for x in flat:
+            if isinstance(x, Array):
+                device = device or x.device
+                leaves.append(x)
+            elif isinstance(x, (np.ndarray, float, int, np.generic, bool)):
+                from .. import numpy as fnp
+                leaves.append(fnp.asarray(x))
+            else:
+                raise TypeError(f"jit: argument leaf of type {type(x).__name__} is not an array; "
+                                "mark it static (static_argnums/static_argnames)")
+        device = device or default_device()
+        avals = tuple(ShapedArray(x.shape, x.dtype) for x in leaves)
+        key = (id(self.fun), in_tree, avals, (statics, skw), device.id, _settings())
+        return key, static_idx, statics, skw, in_tree, leaves, avals, device
+
+    def _compile(self, key, args, static_idx, statics, skw, in_tree, avals, device):
+        t0 = time.perf_counter()
+        store = {}
+
+        def flat_fun(*tracers):
+            dyn, dkw = tree_unflatten(in_tree, list(tracers))
+            full, it = [], iter(dyn)
+            sd = dict(statics)
+            for i in range(len(args)):
+                full.append(sd[i] if i in sd else next(it))
+            out = self.fun(*full, **dkw, **dict(skw))
+            out_flat, store["tree"] = tree_flatten(out)
+            for o in out_flat:
+                if not isinstance(o, (Array, Tracer)):
+                    raise TypeError(f"jit: {self.fun.__name__} returned a {type(o).__name__}; "
+                                    "jitted functions return arrays (or pytrees of arrays)")
+            return out_flat
+
+        self.trace_count += 1
+        jaxpr, consts = trace_to_jaxpr(flat_fun, list(avals))
+        t1 = time.perf_counter()
+        from .passes import optimize
+        jaxpr = optimize(jaxpr)
+        exe = Executable(jaxpr, device)
+        t2 = time.perf_counter()
+        entry = (ClosedJaxpr(jaxpr, consts, in_tree, store["tree"]), exe)
+        if os.environ.get("FCONV_LOG_COMPILES") == "1":
+            nearest = min(self._cache, key=lambda k: sum(a != b for a, b in zip(k, key)), default=None)
+            why = "first call" if nearest is None else "cache miss: " + _describe_diff(key, nearest)
+            _log(f"{self.fun.__name__}: traced in {1e3 * (t1 - t0):.1f} ms, compiled "
+                 f"{exe.n_launches} launches in {1e3 * (t2 - t1):.1f} ms ({why})")
+        self._cache[key] = entry
+        return entry
+
+    def __call__(self, *args, **kwargs):
+        # under an outer transform, trace through (the outer jit/grad sees the primitives)
+        if any(isinstance(x, Tracer) for x in tree_flatten((args, kwargs))[0]):
+            return self.fun(*args, **kwargs)
+        key, static_idx, statics, skw, in_tree, leaves, avals, device = self._prepare(args, kwargs)
+        entry = self._cache.get(key)
+        if entry is None:
+            entry = self._compile(key, args, static_idx, statics, skw, in_tree, avals, device)
+        closed, exe = entry
+        consts = [c if isinstance(c, Array) else c for c in closed.consts]
+        outs = exe.run(consts + leaves)
+        return tree_unflatten(closed.out_tree, outs)
+
+    def lower(self, *args, **kwargs) -> Lowered:
+        key, static_idx, statics, skw, in_tree, leaves, avals, device = self._prepare(args, kwargs)
+        entry = self._cache.get(key)
+        if entry is None:
+            entry = self._compile(key, args, static_idx, statics, skw, in_tree, avals, device)
+        return Lowered(*entry)
+
+
+def _settings() -> tuple:
+    from ..core import config
+    return config.code_settings()
+
+
+def jit(fun: Callable, static_argnums: int | Sequence[int] = (), static_argnames: str | Sequence[str] = (),
+        donate_argnums: int | Sequence[int] = ()) -> JitWrapped:
+    """Compile ``fun`` to a replayed sequence of OpenCL kernels (once per input signature).
+
+    Example::
+
+        step = fc.jit(lambda p, x: fnp.sum(lax.conv2d(x, p["w"]) ** 2))
+        step(params, x)        # traces and compiles
+        step(params, x)        # replays
+        print(step.lower(params, x).as_text())
+    """
+    as_tuple = lambda v: (v,) if isinstance(v, (int, str)) else tuple(v)  # noqa: E731
+    return JitWrapped(fun, as_tuple(static_argnums), as_tuple(static_argnames), as_tuple(donate_argnums))
+
+
+__all__ = ["jit", "JitWrapped", "Lowered", "dtypes"]
