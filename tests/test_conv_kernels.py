@@ -266,6 +266,43 @@ def test_conv_transpose_via_backward_data(queue, strategy, data):
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("strategy", ["naive", "im2col"])
+@pytest.mark.parametrize("s, p, op, d", [(1, 0, 1, 2), ((1, 2), (0, 1), (1, 1), (2, 2)),
+                                         (2, 1, 1, 1), (3, ((0, 1), (2, 0)), (2, 0), (1, 2))])
+def test_conv_transpose_crop(queue, strategy, s, p, op, d):
+    """output_padding >= stride (dilation > stride) gives a forward conv that crops x."""
+    x_shape, w_shape = (2, 4, 3, 4), (4, 3, 3, 2)
+    spec = ConvSpec.from_conv_transpose2d(x_shape, w_shape, s, p, op, d, 2)
+    again = ConvSpec.from_conv2d(spec.x_shape, spec.w_shape, spec.stride, spec.padding,
+                                 spec.dilation, spec.groups, op="conv2d_backward_data",
+                                 allow_crop=True)
+    assert again.y_shape == x_shape
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    want = ref.conv_transpose2d(x, w, None, s, p, op, d, 2)
+    plan = PLANNERS[strategy](queue.device, spec, "backward_data", "float64")
+    got = run_arrays(queue, plan, {"dy": x, "w": w}, "dx", spec.x_shape, "float64")
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+    # and the forward/weights directions of the cropping spec itself
+    for direction in ("forward", "backward_weights"):
+        plan = PLANNERS[strategy](queue.device, spec, direction, "float64")
+        xx = rng.standard_normal(spec.x_shape)
+        kw = dict(stride=spec.stride, padding=spec.padding, dilation=spec.dilation, groups=2)
+        if direction == "forward":
+            got = run_arrays(queue, plan, {"x": xx, "w": w}, "y", spec.y_shape, "float64")
+            want = ref.conv2d(xx, w, None, **kw)
+        else:
+            got = run_arrays(queue, plan, {"x": xx, "dy": x}, "dw", spec.w_shape, "float64")
+            want = ref.conv2d_backward_weights(xx, x, spec.w_shape, **kw)
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+    with pytest.raises(ValueError, match="padding"):
+        if min(spec.padding[0][1], spec.padding[1][1]) < 0:
+            ConvSpec.from_conv2d(spec.x_shape, spec.w_shape, spec.stride, spec.padding,
+                                 spec.dilation, spec.groups)
+        else:
+            raise ValueError("padding fine")
+
+
 # ------------------------------------------------------------ references
 @settings(deadline=None, max_examples=40)
 @given(case=conv_cases())
@@ -319,7 +356,7 @@ def test_reference_transpose_is_backward_data():
 
 # ------------------------------------------------------------ ConvSpec
 def test_spec_padding_forms():
-    s = ConvSpec.from_conv2d((1, 1, 7, 8), (1, 1, 3, 4), stride=2, padding="SAME")
+    s = ConvSpec.from_conv2d((1, 1, 7, 7), (1, 1, 3, 4), stride=2, padding="SAME")
     assert (s.OH, s.OW) == (4, 4)
     assert s.padding == ((1, 1), (1, 2))  # total 3 on W: extra at the right
     assert ConvSpec.from_conv2d((1, 1, 5, 5), (1, 1, 3, 3), padding="VALID").padding == \
@@ -328,7 +365,7 @@ def test_spec_padding_forms():
         ((1, 1), (2, 2))
     s = ConvSpec.from_conv2d((2, 4, 9, 9), (8, 2, 3, 3), padding=((0, 1), (2, 3)), groups=2,
                              stride=(1, 2), dilation=(2, 1))
-    assert s.y_shape == (2, 8, 6, 7)
+    assert s.y_shape == (2, 8, 6, 6)
     assert "-D CV_OH=6" in s.defines() and "-D CV_G=2" in s.defines()
     with pytest.raises(Exception):
         s.N = 3  # frozen

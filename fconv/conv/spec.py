@@ -68,14 +68,16 @@ def _pair(value, name: str, ctx: str, minimum: int) -> tuple[int, int]:
 
 def normalize_padding(padding, name: str, ctx: str, sizes: tuple[int, int],
                       window: tuple[int, int], stride: tuple[int, int],
-                      dilation: tuple[int, int] = (1, 1)) -> tuple[tuple[int, int], tuple[int, int]]:
+                      dilation: tuple[int, int] = (1, 1),
+                      allow_crop: bool = False) -> tuple[tuple[int, int], tuple[int, int]]:
     """Padding in any accepted form -> ``((top, bottom), (left, right))``.
 
     Forms: int; pair ``(ph, pw)`` (symmetric per axis); pair of pairs
     ``((top, bottom), (left, right))``; ``"SAME"`` (JAX/TF: output size
     ``ceil(size / stride)``, total pad ``max((ceil(H/s)-1)*s + (K-1)*d + 1 - H, 0)``,
     the odd element at the bottom/right); ``"VALID"`` (no padding).
-    Raises TypeError for a malformed value, ValueError for a negative pad.
+    Raises TypeError for a malformed value, ValueError for a negative pad
+    (with ``allow_crop`` a negative bottom/right pad is accepted: it crops).
     """
     if isinstance(padding, str):
         mode = padding.upper()
@@ -104,7 +106,7 @@ def normalize_padding(padding, name: str, ctx: str, sizes: tuple[int, int],
     else:
         raise TypeError(f"{ctx}: {name} must be an int, a pair, a pair of pairs, "
                         f"'SAME' or 'VALID', got {padding!r}")
-    if min(pads[0] + pads[1]) < 0:
+    if min((pads[0][0], pads[1][0]) if allow_crop else pads[0] + pads[1]) < 0:
         raise ValueError(f"{ctx}: {name} must be non-negative, got {padding!r}")
     return pads
 
@@ -187,7 +189,7 @@ class ConvSpec:
     # ---- constructors --------------------------------------------------
     @classmethod
     def from_conv2d(cls, x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1,
-                    op: str = "conv2d") -> "ConvSpec":
+                    op: str = "conv2d", allow_crop: bool = False) -> "ConvSpec":
         """Validate and normalise ``conv2d`` arguments.
 
         x_shape (N, C, H, W), w_shape (O, C // groups, KH, KW). Raises
@@ -195,6 +197,8 @@ class ConvSpec:
         ndim, channel mismatch, groups not dividing C or O, negative padding,
         stride/dilation < 1, kernel larger than the padded input), the
         message naming ``op``, the argument and both shapes.
+        ``allow_crop=True`` accepts a negative bottom/right pad (as produced by
+        :meth:`from_conv_transpose2d`; rebuild such a spec from its params with it).
         """
         ctx = _ctx(op, x_shape, w_shape)
         xs = _shape(x_shape, "x", ctx)
@@ -215,7 +219,7 @@ class ConvSpec:
         if CGw * groups != C:
             raise ValueError(f"{ctx}: channel mismatch: x has {C} channels but w.shape[1] * groups "
                              f"= {CGw} * {groups} = {CGw * groups}")
-        pad = normalize_padding(padding, "padding", ctx, (H, W), (KH, KW), st, dl)
+        pad = normalize_padding(padding, "padding", ctx, (H, W), (KH, KW), st, dl, allow_crop)
         spec = cls(N, C, H, W, O, KH, KW, st, pad, dl, groups, op)
         spec._check_output(ctx)
         return spec

@@ -27,8 +27,9 @@ _DIRECTION = {conv2d_p: "forward", conv2d_backward_data_p: "backward_data",
 
 
 def _spec(op, x_shape, w_shape, stride, padding, dilation, groups) -> ConvSpec:
+    # allow_crop: conv_transpose2d's forward conv may have a negative bottom/right pad (a crop)
     return ConvSpec.from_conv2d(x_shape, w_shape, stride=stride, padding=padding, dilation=dilation,
-                                groups=groups, op=op)
+                                groups=groups, op=op, allow_crop=True)
 
 
 def _same_float(op, a, b, an, bn):
