@@ -234,3 +234,4 @@ def clip(x, a_min=None, a_max=None):
 from .numpy_shape import *  # noqa: E402,F401,F403
 from .numpy_shape import _getitem  # noqa: E402,F401
 from .numpy_linalg import *  # noqa: E402,F401,F403
+from .numpy_reduce import *  # noqa: E402,F401,F403

@@ -46,6 +46,7 @@ class Device:
         self._queue = None
         self._pool = None
         self._profile = None
+        self._id = None
         self._lock = threading.Lock()
 
     def _init(self):
@@ -87,8 +88,9 @@ class Device:
     @property
     def id(self) -> str:
         """A stable identity for cache keys: platform, device and driver."""
-        d = self.cl_device
-        return f"{self.platform}|{self.name}|{d.driver_version}"
+        if self._id is None:
+            self._id = f"{self.platform}|{self.name}|{self.cl_device.driver_version}"
+        return self._id
 
     def synchronize(self) -> None:
         self.queue.finish()

@@ -1,0 +1,181 @@
+"""``fconv.numpy`` reductions: ``sum mean max min argmax var std`` (re-exported by fconv.numpy).
+
+Axes follow NumPy: ``axis=None`` reduces every axis, an int or a tuple of ints
+(negative counts from the end) reduces those; ``keepdims=True`` keeps them as
+size-1 dims. Each function binds the primitives of :mod:`fconv.ops.reduce`, so it
+runs eagerly and under every transform.
+
+Example::
+
+    >>> x = fnp.arange(6.0).reshape(2, 3)      # [[0, 1, 2], [3, 4, 5]]
+    >>> fnp.sum(x, axis=0)                     # (3,)
+    Array([3., 5., 7.], dtype=float32)
+    >>> fnp.max(x, axis=-1, keepdims=True).shape
+    (2, 1)
+    >>> fnp.argmax(x)                          # flattened index
+    Array(5, dtype=int32)
+"""
+from __future__ import annotations
+
+import builtins
+import math
+
+import numpy as np
+
+from . import dtypes
+from .ops.reduce import argmax_p, reduce_max_p, reduce_min_p, reduce_sum_p
+
+__all__ = ["sum", "mean", "max", "min", "amax", "amin", "argmax", "var", "std"]
+
+
+def _fnp():
+    from . import numpy as fnp  # fconv.numpy star-imports this module: import it lazily
+    return fnp
+
+
+def _axes(op: str, axis, shape: tuple) -> tuple:
+    """NumPy-style ``axis`` (None, int, tuple) as a sorted tuple of non-negative ints."""
+    ndim = len(shape)
+    if axis is None:
+        return tuple(range(ndim))
+    single = isinstance(axis, (int, np.integer)) and not isinstance(axis, bool)
+    items = (axis,) if single else axis
+    try:
+        items = tuple(items)
+    except TypeError:
+        raise TypeError(f"{op}: axis must be None, an int or a tuple of ints, got {axis!r} "
+                        f"(shape {shape})") from None
+    out = []
+    for a in items:
+        if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
+            raise TypeError(f"{op}: axis {a!r} is not an int (axis={axis!r}, shape {shape})")
+        if not -ndim <= a < ndim:
+            raise ValueError(f"{op}: axis {a} is out of range for shape {shape} "
+                             f"({ndim} dimensions)")
+        a = int(a) % ndim
+        if a in out:
+            raise ValueError(f"{op}: repeated axis {a} in axis={axis!r} (shape {shape})")
+        out.append(a)
+    return tuple(sorted(out))
+
+
+def _keep(y, shape: tuple, axes: tuple):
+    """``y`` reshaped with size-1 dims where ``axes`` were reduced."""
+    return _fnp().reshape(y, tuple(1 if d in axes else s for d, s in enumerate(shape)))
+
+
+def sum(x, axis=None, keepdims: bool = False, dtype=None):
+    """Sum over ``axis`` (None: all). bool and int32 sum as int32; float16 accumulates in float32.
+
+    Shapes: ``x (d0, ..., dn-1) -> x.shape without axis`` (size-1 there with keepdims).
+    ``dtype`` converts ``x`` first (``fnp.sum(h, dtype="float32")`` sums float16 into float32).
+    Example: ``fnp.sum(fnp.ones((2, 3)), axis=1)`` -> ``[3., 3.]``.
+    """
+    fnp = _fnp()
+    x = fnp._arr(x, "sum")
+    if dtype is not None:
+        dt = dtypes.canonicalize(dtype, "sum")
+        if dt != dtypes.bool_:
+            x = fnp.astype(x, dt)
+    axes = _axes("sum", axis, x.shape)
+    y = reduce_sum_p.bind(x, axes=axes)
+    if dtype is not None and y.dtype != dtypes.canonicalize(dtype, "sum"):
+        y = fnp.astype(y, dtype)
+    return _keep(y, x.shape, axes) if keepdims else y
+
+
+def mean(x, axis=None, keepdims: bool = False, dtype=None):
+    """Arithmetic mean over ``axis``; int and bool inputs give float32; float16 is
+    summed in float32 and the result rounded to float16. An empty axis gives NaN.
+
+    Example: ``fnp.mean(fnp.arange(4), axis=0)`` -> float32 ``1.5``.
+    """
+    fnp = _fnp()
+    x = fnp._arr(x, "mean")
+    axes = _axes("mean", axis, x.shape)
+    if dtype is not None:
+        dt = dtypes.canonicalize(dtype, "mean")
+    else:
+        dt = x.dtype if dtypes.is_float(x.dtype) else dtypes.float32
+    acc = dtypes.float32 if dt == dtypes.float16 else dt
+    count = math.prod(x.shape[a] for a in axes)
+    s = reduce_sum_p.bind(fnp.astype(x, acc), axes=axes)
+    y = fnp.astype(fnp.divide(s, np.asarray(count, acc)[()]), dt)
+    return _keep(y, x.shape, axes) if keepdims else y
+
+
+def _minmax(prim, op: str, x, axis, keepdims):
+    fnp = _fnp()
+    x = fnp._arr(x, op)
+    axes = _axes(op, axis, x.shape)
+    y = prim.bind(x, axes=axes)
+    return _keep(y, x.shape, axes) if keepdims else y
+
+
+def max(x, axis=None, keepdims: bool = False):
+    """Maximum over ``axis``; NaN propagates (as in NumPy). An empty axis is a ValueError.
+
+    Example: ``fnp.max(fnp.asarray([[1., 5.], [3., 2.]]), axis=0)`` -> ``[3., 5.]``.
+    """
+    return _minmax(reduce_max_p, "max", x, axis, keepdims)
+
+
+def min(x, axis=None, keepdims: bool = False):
+    """Minimum over ``axis``; NaN propagates. An empty axis is a ValueError."""
+    return _minmax(reduce_min_p, "min", x, axis, keepdims)
+
+
+amax, amin = max, min
+
+
+def argmax(x, axis=None, keepdims: bool = False):
+    """int32 index of the first maximum along ``axis`` (None: of the flattened array).
+    NaN counts as the maximum, as in NumPy. Differentiable as a constant.
+
+    Shapes: ``x (d0, ..., dn-1) -> x.shape without axis``; axis=None gives a scalar.
+    Example: ``fnp.argmax(fnp.asarray([1., 3., 3.]))`` -> ``1``.
+    """
+    fnp = _fnp()
+    x = fnp._arr(x, "argmax")
+    if axis is None:
+        if x.size == 0:
+            raise ValueError(f"argmax: attempt to get the argmax of an empty array (shape {x.shape})")
+        y = argmax_p.bind(fnp.reshape(x, (x.size,)), axis=0, index_dtype=dtypes.int32)
+        return fnp.reshape(y, (1,) * x.ndim) if keepdims else y
+    if isinstance(axis, (tuple, list)):
+        raise TypeError(f"argmax: axis must be an int or None, got {axis!r} (shape {x.shape})")
+    (ax,) = _axes("argmax", axis, x.shape)
+    y = argmax_p.bind(x, axis=ax, index_dtype=dtypes.int32)
+    return _keep(y, x.shape, (ax,)) if keepdims else y
+
+
+def var(x, axis=None, keepdims: bool = False, ddof: int = 0, dtype=None):
+    """Variance ``mean(|x - mean(x)|^2)`` over ``axis`` with ``ddof`` delta degrees of freedom
+    (two passes, so no cancellation). Int inputs give float32; float16 computes in float32.
+    """
+    fnp = _fnp()
+    x = fnp._arr(x, "var")
+    axes = _axes("var", axis, x.shape)
+    dt = dtypes.canonicalize(dtype, "var") if dtype is not None else (
+        x.dtype if dtypes.is_float(x.dtype) else dtypes.float32)
+    acc = dtypes.float32 if dt == dtypes.float16 else dt
+    xa = fnp.astype(x, acc)
+    d = fnp.subtract(xa, mean(xa, axis=axes, keepdims=True))
+    count = math.prod(x.shape[a] for a in axes) - ddof
+    s = reduce_sum_p.bind(fnp.multiply(d, d), axes=axes)
+    y = fnp.astype(fnp.divide(s, np.asarray(builtins.max(count, 0), acc)[()]), dt)
+    return _keep(y, x.shape, axes) if keepdims else y
+
+
+def std(x, axis=None, keepdims: bool = False, ddof: int = 0, dtype=None):
+    """Standard deviation: ``sqrt(var(x, axis, ddof=ddof))``."""
+    fnp = _fnp()
+    v = var(x, axis=axis, keepdims=keepdims, ddof=ddof,
+            dtype=dtypes.float32 if dtype is None and _is_f16(x) else dtype)
+    y = fnp.sqrt(v)
+    return fnp.astype(y, dtypes.float16) if dtype is None and _is_f16(x) else y
+
+
+def _is_f16(x) -> bool:
+    return getattr(x, "dtype", None) == dtypes.float16
+
