@@ -45,9 +45,11 @@ def _store(dt: np.dtype, ptr: str, idx: str, val: str) -> str:
 
 
 def kernel_source(name: str, ndim: int, inputs: list, outputs: list, exprs: list,
-                  out_kinds: list | None = None) -> str:
+                  out_kinds: list | None = None, stmts: list | None = None) -> str:
     """OpenCL C for ``outputs[j] = exprs[j](inputs)`` over an ``ndim``-d iteration space.
 
+    ``stmts``: statements placed between the loads and the stores (fused
+    intermediates, e.g. ``const float t0 = a0 + a1;``) that ``exprs`` may use.
     Kernel arguments, in order: for each input — buffer (flat/bcast1), buffer +
     offset + ndim strides (strided), or the value (scalar); for each output —
     buffer, plus offset + strides when strided; then ``int n`` and the ndim dims.
@@ -100,7 +102,7 @@ def kernel_source(name: str, ndim: int, inputs: list, outputs: list, exprs: list
     src.append(f"__kernel void {name}(" + ",\n    ".join(params) + ") {")
     src.append("  const int gid = get_global_id(0);")
     src.append("  if (gid >= n) return;")
-    src += index + body + stores
+    src += index + body + ["  " + st for st in (stmts or [])] + stores
     src.append("}")
     return "\n".join(src) + "\n"
 
@@ -147,7 +149,8 @@ def _simplify(shape, views):
 
 def plan_elementwise(name: str, shape, inputs: list, outputs: list, exprs: list,
                      in_refs: list, out_refs: list, in_views: dict | None = None,
-                     out_views: dict | None = None) -> KernelPlan:
+                     out_views: dict | None = None, stmts: list | None = None,
+                     note: str | None = None) -> KernelPlan:
     """A one-launch plan computing ``exprs`` over iteration ``shape``.
 
     inputs/outputs: Operand per operand; in_refs/out_refs: Buf or Scalar refs.
@@ -165,7 +168,7 @@ def plan_elementwise(name: str, shape, inputs: list, outputs: list, exprs: list,
         shape2, views2 = ([int(np.prod(shape))] if shape else [1]), []
     ndim = len(shape2) if view_list else 0
     out_kinds = ["strided" if j in out_views else "flat" for j in range(len(outputs))]
-    src = kernel_source(name, ndim, inputs, outputs, exprs, out_kinds)
+    src = kernel_source(name, ndim, inputs, outputs, exprs, out_kinds, stmts)
     args = []
     vi = 0
     for i, (op, ref) in enumerate(zip(inputs, in_refs)):
@@ -186,7 +189,7 @@ def plan_elementwise(name: str, shape, inputs: list, outputs: list, exprs: list,
     n = int(np.prod(shape)) if shape else 1
     args.append(np.int32(n))
     args += [np.int32(d) for d in (shape2 if ndim else [])]
-    launch = Launch(GeneratedSource(name, src), name, (), (n,), None, tuple(args), note=name)
+    launch = Launch(GeneratedSource(name, src), name, (), (n,), None, tuple(args), note=note or name)
     return KernelPlan([launch])
 
 

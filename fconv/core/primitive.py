@@ -24,7 +24,9 @@ class Primitive:
         self.abstract_eval: Callable | None = None
         self.lowering: Callable | None = None
         self.vjp: Callable | None = None
-        self.nondiff_argnums: tuple = ()
+        # elementwise primitives: ``ew_expr(in_avals, **params)`` gives their OpenCL C
+        # expression over a0, a1, ... (compute types), which jit's fusion inlines
+        self.ew_expr: Callable | None = None
 
     def def_abstract_eval(self, f):
         self.abstract_eval = f

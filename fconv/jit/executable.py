@@ -144,7 +144,9 @@ class Executable:
 
     def step_primitives(self, step) -> list:
         """Names of the IR primitives a launch computes."""
-        return [self.jaxpr.eqns[step.eqn_index].primitive.name]
+        e = self.jaxpr.eqns[step.eqn_index]
+        body = e.params.get("body") if e.primitive.name == "fused_elementwise" else None
+        return body.primitives if body is not None else [e.primitive.name]
 
     def step_strategy(self, step) -> tuple:
         """(strategy, reason) of the convolution a launch belongs to, else (None, "")."""

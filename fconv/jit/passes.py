@@ -44,6 +44,10 @@ def cse(jaxpr: Jaxpr) -> Jaxpr:
     return Jaxpr(jaxpr.constvars, jaxpr.invars, eqns, outvars)
 
 
-def optimize(jaxpr: Jaxpr) -> Jaxpr:
-    """The pass pipeline jit runs: CSE then DCE."""
-    return dce(cse(jaxpr))
+def optimize(jaxpr: Jaxpr, fuse: bool = True) -> Jaxpr:
+    """The pass pipeline jit runs: CSE, DCE, then elementwise fusion."""
+    jaxpr = dce(cse(jaxpr))
+    if fuse:
+        from .fusion import fuse_elementwise
+        jaxpr = fuse_elementwise(jaxpr)
+    return jaxpr

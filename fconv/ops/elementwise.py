@@ -96,6 +96,8 @@ def _unary(name):
             raise TypeError(f"not: x must be bool or int32, got {x.dtype}")
         return ShapedArray(x.shape, x.dtype)
 
+    p.ew_expr = lambda avals, **params: UNARY_C[name](avals[0].dtype)
+
     @p.def_lowering
     def _lower(ctx):
         return lower_elementwise(ctx, name + "_" + dtypes.short_name(ctx.avals_in[0].dtype),
@@ -115,11 +117,14 @@ def _binary(name, compare=False):
         shape = broadcast_shapes(name, x.shape, y.shape)
         return ShapedArray(shape, dtypes.bool_ if compare else dt)
 
+    def expr(avals, **params):
+        return COMPARE_C[name] if compare else BINARY_C[name](same_dtype(name, *avals))
+    p.ew_expr = expr
+
     @p.def_lowering
     def _lower(ctx):
         dt = same_dtype(name, *ctx.avals_in)
-        expr = COMPARE_C[name] if compare else BINARY_C[name](dt)
-        return lower_elementwise(ctx, f"{name}_{dtypes.short_name(dt)}", [expr])
+        return lower_elementwise(ctx, f"{name}_{dtypes.short_name(dt)}", [expr(ctx.avals_in)])
     prims[name] = p
     return p
 
@@ -141,6 +146,9 @@ def _select_abstract(c, a, b):
     return ShapedArray(broadcast_shapes("select", c.shape, a.shape, b.shape), dt)
 
 
+select_p.ew_expr = lambda avals, **params: "a0 ? a1 : a2"
+
+
 @select_p.def_lowering
 def _select_lower(ctx):
     dt = same_dtype("select", *ctx.avals_in[1:])
@@ -156,17 +164,23 @@ def _convert_abstract(x, *, new_dtype):
     return ShapedArray(x.shape, new_dtype)
 
 
+def _convert_expr(avals, *, new_dtype):
+    src = avals[0].dtype
+    if new_dtype == dtypes.bool_:
+        return "a0 != 0"
+    if not dtypes.is_float(new_dtype) and dtypes.is_float(src):
+        return "(int)(a0)"
+    return "a0"
+
+
+convert_p.ew_expr = _convert_expr
+
+
 @convert_p.def_lowering
 def _convert_lower(ctx, *, new_dtype):
     src = ctx.avals_in[0].dtype
-    if new_dtype == dtypes.bool_:
-        expr = "a0 != 0"
-    elif not dtypes.is_float(new_dtype) and dtypes.is_float(src):
-        expr = "(int)(a0)"
-    else:
-        expr = "a0"
     return lower_elementwise(ctx, f"convert_{dtypes.short_name(src)}_{dtypes.short_name(new_dtype)}",
-                             [expr])
+                             [_convert_expr(ctx.avals_in, new_dtype=new_dtype)])
 
 
 # ----------------------------------------------------------------- VJP rules
