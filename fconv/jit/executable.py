@@ -124,7 +124,33 @@ class Executable:
         self._n_inputs = len(self.in_names)
         self._static_literals = [val for _, val in self._literal_slots]
         self.literals_dynamic = literals_dynamic
+        self._plan_liveness()
         self._prepare_static()
+
+    def _plan_liveness(self):
+        """Allocate each intermediate just before its first launch and drop it after its last,
+        so the pool hands its memory to later intermediates (the queue is in order)."""
+        first, last = {}, {}
+        for i, st in enumerate(self.steps):
+            for t in st.template:
+                if t[0] == "buf":
+                    first.setdefault(t[1], i)
+                    last[t[1]] = i
+        keep = {ref[1] for ref in self.out_refs if ref[0] == "slot"}
+        n = len(self.steps)
+        self._alloc_at = [[] for _ in range(n)]
+        self._free_at = [[] for _ in range(n)]
+        self._alloc_upfront = []
+        for slot in range(self._n_inputs, len(self._slot_avals)):
+            if slot not in first:
+                self._alloc_upfront.append(slot)
+                continue
+            self._alloc_at[first[slot]].append(slot)
+            if slot not in keep:
+                self._free_at[last[slot]].append(slot)
+        self._sizes = [max(a.nbytes, 1) if a is not None else 0 for a in self._slot_avals]
+        for name, nbytes in self._temps.items():
+            self._sizes[self._slot[name]] = max(int(nbytes), 1)
 
     def _resolve(self, name):
         while name in self._alias_of:
@@ -165,15 +191,15 @@ class Executable:
         for i, a in enumerate(args):
             bufs[i] = a.buffer
         alloc = dev.pool.allocate
-        for i in range(self._n_inputs, len(bufs)):
-            aval = self._slot_avals[i]
-            if aval is not None:
-                bufs[i] = alloc(max(aval.nbytes, 1))
-        for name, nbytes in self._temps.items():
-            bufs[self._slot[name]] = alloc(max(int(nbytes), 1))
+        sizes = self._sizes
+        for i in self._alloc_upfront:
+            bufs[i] = alloc(sizes[i])
         lits = self._static_literals if literal_values is None else literal_values
         queue = dev.queue
-        for st in self.steps:
+        alloc_at, free_at = self._alloc_at, self._free_at
+        for n, st in enumerate(self.steps):
+            for i in alloc_at[n]:
+                bufs[i] = alloc(sizes[i])
             k = st.kernel
             for i, t in enumerate(st.template):
                 kind = t[0]
@@ -182,6 +208,8 @@ class Executable:
                 elif kind == "lit":
                     k.set_arg(i, np.asarray(lits[t[1]], dtype=t[2])[()])
             cl.enqueue_nd_range_kernel(queue, k, st.gsize, st.lsize)
+            for i in free_at[n]:
+                bufs[i] = None
         outs = []
         for ref in self.out_refs:
             if ref[0] == "literal":
