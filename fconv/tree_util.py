@@ -53,23 +53,22 @@ def _node(x):
 
 class PyTreeDef:
     """The structure of a pytree: hashable and comparable."""
-    __slots__ = ("kind", "aux", "children", "num_leaves")
+    __slots__ = ("kind", "aux", "children", "num_leaves", "_k", "_h")
 
     def __init__(self, kind, aux, children):
         self.kind = kind
         self.aux = aux
         self.children = tuple(children)
         self.num_leaves = 1 if kind == "leaf" else sum(c.num_leaves for c in self.children)
-
-    def _key(self):
-        return (self.kind if not isinstance(self.kind, type) else self.kind.__qualname__,
-                id(self.kind) if isinstance(self.kind, type) else 0, self.aux, self.children)
+        self._k = (kind if not isinstance(kind, type) else kind.__qualname__,
+                   id(kind) if isinstance(kind, type) else 0, aux, self.children)
+        self._h = hash(self._k)
 
     def __eq__(self, other):
-        return isinstance(other, PyTreeDef) and self._key() == other._key()
+        return self is other or (isinstance(other, PyTreeDef) and self._h == other._h and self._k == other._k)
 
     def __hash__(self):
-        return hash(self._key())
+        return self._h
 
     def __repr__(self):
         return f"PyTreeDef({_describe(self)})"

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .. import dtypes
-from ..core.aval import ShapedArray
+from ..core import config
 from ..core.jaxpr import ClosedJaxpr
 from ..core.trace import Tracer, trace_to_jaxpr
 from ..runtime.array import Array
@@ -133,14 +133,19 @@ class JitWrapped:
         return static_idx, tuple(statics), tuple(sorted(skw.items())), dyn, dkw
 
     def _prepare(self, args, kwargs):
-        static_idx, statics, skw, dyn, dkw = self._split(args, kwargs)
+        if not self.static_argnums and not self.static_argnames:
+            static_idx, statics, skw, dyn, dkw = (), (), (), args, kwargs
+        else:
+            static_idx, statics, skw, dyn, dkw = self._split(args, kwargs)
         flat, in_tree = tree_flatten((dyn, dkw))
         leaves = []
         device = None
         for x in flat:
-            if isinstance(x, Array):
+            if type(x) is Array:
                 device = device or x.device
                 leaves.append(x)
+            elif isinstance(x, Tracer):
+                return None
             elif isinstance(x, (np.ndarray, float, int, np.generic, bool)):
                 from .. import numpy as fnp
                 leaves.append(fnp.asarray(x))
@@ -148,7 +153,7 @@ class JitWrapped:
                 raise TypeError(f"jit: argument leaf of type {type(x).__name__} is not an array; "
                                 "mark it static (static_argnums/static_argnames)")
         device = device or default_device()
-        avals = tuple(ShapedArray(x.shape, x.dtype) for x in leaves)
+        avals = tuple(x.aval for x in leaves)
         key = (id(self.fun), in_tree, avals, (statics, skw), device.id, _settings())
         return key, static_idx, statics, skw, in_tree, leaves, avals, device
 
@@ -187,20 +192,23 @@ class JitWrapped:
         return entry
 
     def __call__(self, *args, **kwargs):
-        # under an outer transform, trace through (the outer jit/grad sees the primitives)
-        if any(isinstance(x, Tracer) for x in tree_flatten((args, kwargs))[0]):
+        prep = self._prepare(args, kwargs)
+        if prep is None:
+            # under an outer transform, trace through (the outer jit/grad sees the primitives)
             return self.fun(*args, **kwargs)
-        key, static_idx, statics, skw, in_tree, leaves, avals, device = self._prepare(args, kwargs)
+        key, static_idx, statics, skw, in_tree, leaves, avals, device = prep
         entry = self._cache.get(key)
         if entry is None:
             entry = self._compile(key, args, static_idx, statics, skw, in_tree, avals, device)
         closed, exe = entry
-        consts = [c if isinstance(c, Array) else c for c in closed.consts]
-        outs = exe.run(consts + leaves)
+        outs = exe.run(closed.consts + leaves if closed.consts else leaves)
         return tree_unflatten(closed.out_tree, outs)
 
     def lower(self, *args, **kwargs) -> Lowered:
-        key, static_idx, statics, skw, in_tree, leaves, avals, device = self._prepare(args, kwargs)
+        prep = self._prepare(args, kwargs)
+        if prep is None:
+            raise TypeError("jit(...).lower: arguments must be concrete arrays, not tracers")
+        key, static_idx, statics, skw, in_tree, leaves, avals, device = prep
         entry = self._cache.get(key)
         if entry is None:
             entry = self._compile(key, args, static_idx, statics, skw, in_tree, avals, device)
@@ -208,7 +216,6 @@ class JitWrapped:
 
 
 def _settings() -> tuple:
-    from ..core import config
     return config.code_settings()
 
 
