@@ -13,15 +13,12 @@ Example::
 """
 from __future__ import annotations
 
-import builtins
-
 import numpy as np
 
 from . import dtypes
 from .core.trace import Tracer
 from .ops import elementwise as ew
 from .runtime.array import Array
-from .runtime.device import default_device
 from .runtime.transfer import to_device
 
 float16, float32, float64, int32 = dtypes.float16, dtypes.float32, dtypes.float64, dtypes.int32
@@ -79,6 +76,7 @@ def full(shape, fill_value, dtype=None):
     dt = dtypes.canonicalize(dtype, "full") if dtype is not None else (
         dtypes.scalar_dtype(fill_value) if _is_scalar(fill_value) else float32)
     if _is_array(fill_value):
+        from .numpy_shape import broadcast_to
         return broadcast_to(astype(fill_value, dt), shape)
     from .ops.shape import broadcast_p
     return broadcast_p.bind(np.asarray(fill_value, dtype=dt)[()], shape=shape)

@@ -170,10 +170,12 @@ def typecheck_jaxpr(jaxpr: Jaxpr) -> None:
         out = e.primitive.abstract_eval(*in_avals, **e.params)
         out = out if e.primitive.multiple_results else [out]
         if len(out) != len(e.out_binders):
-            raise TypeError(f"typecheck: {e.primitive.name} has {len(e.out_binders)} binders for {len(out)} outputs")
+            raise TypeError(f"typecheck: {e.primitive.name} has {len(e.out_binders)} binders "
+                            f"for {len(out)} outputs")
         for a, v in zip(out, e.out_binders):
             if a != v.aval:
-                raise TypeError(f"typecheck: {e.primitive.name} gives {a.str_short()}, binder says {v.aval.str_short()}")
+                raise TypeError(f"typecheck: {e.primitive.name} gives {a.str_short()}, "
+                                f"binder says {v.aval.str_short()}")
             if v in env:
                 raise TypeError(f"typecheck: variable {v} bound twice")
             env.add(v)

@@ -84,7 +84,7 @@ def _fused_lower(ctx, *, body):
             else:
                 operand_names.append(f"a{index[x]}")
         expr = e.primitive.ew_expr([x.aval for x in e.inputs], **e.params)
-        expr = _OPERAND.sub(lambda m: operand_names[int(m.group(1))], expr)
+        expr = _OPERAND.sub(lambda m, names_=operand_names: names_[int(m.group(1))], expr)
         out = e.out_binders[0]
         ct = dtypes.c_compute(out.aval.dtype)
         stmts.append(f"const {ct} t{k} = ({ct})({expr});")
