@@ -127,7 +127,7 @@ def plan_im2col(device, spec: ConvSpec, direction: str, dtype="float32",
         for n0 in range(0, spec.N, nb):
             m = min(nb, spec.N - n0)
             if direction == "forward":
-                launch("im2col", (P, K, m * G),
+                launch("im2col", (spec.OH, K, m * G),
                        (Buf(nm["x"]), Buf(TEMP_COLS), i64(n0), i64(s_n), i64(s_g), i64(s_k)),
                        "im2col")
                 _grouped_gemm(device, plan, m, G,
@@ -157,7 +157,7 @@ def plan_im2col(device, spec: ConvSpec, direction: str, dtype="float32",
     for i, n0 in enumerate(range(0, spec.N, nb)):
         m = min(nb, spec.N - n0)
         s_n, s_g, s_k = P, K * m * P, m * P
-        launch("im2col", (P, K, m * G),
+        launch("im2col", (spec.OH, K, m * G),
                (Buf(nm["x"]), Buf(TEMP_COLS), i64(n0), i64(s_n), i64(s_g), i64(s_k)), "im2col")
         if m > 1:
             launch("nchw_to_gonp", (P, O, m),

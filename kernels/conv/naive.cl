@@ -18,6 +18,9 @@
  */
 #include "common.cl"
 
+/* floor(a / b) for b > 0 and any a */
+#define FLOOR_DIV_POS(a, b) (((a) >= 0) ? (a) / (b) : -((-(a) + (b) - 1) / (b)))
+
 __kernel void conv2d_fwd(__global const storage_t *restrict x,
                          __global const storage_t *restrict w,
                          __global storage_t *restrict y)
@@ -32,16 +35,19 @@ __kernel void conv2d_fwd(__global const storage_t *restrict x,
     const int n = (int)(t / CV_O);
     const int g = o / CV_OG;
 
+    /* taps inside x as loop bounds (no `continue`: see conv2d_bwd_weights) */
+    const int kh0 = max(0, FLOOR_DIV_POS(CV_PT - oh * CV_SH + CV_DH - 1, CV_DH));
+    const int kh1 = min(CV_KH, FLOOR_DIV_POS(CV_H - 1 + CV_PT - oh * CV_SH, CV_DH) + 1);
+    const int kw0 = max(0, FLOOR_DIV_POS(CV_PL - ow * CV_SW + CV_DW - 1, CV_DW));
+    const int kw1 = min(CV_KW, FLOOR_DIV_POS(CV_W - 1 + CV_PL - ow * CV_SW, CV_DW) + 1);
     real acc = (real)0;
     for (int c = 0; c < CV_CG; ++c) {
         const __global storage_t *xc = x + ((long)n * CV_C + g * CV_CG + c) * CV_H * CV_W;
         const __global storage_t *wc = w + ((long)o * CV_CG + c) * CV_KH * CV_KW;
-        for (int kh = 0; kh < CV_KH; ++kh) {
+        for (int kh = kh0; kh < kh1; ++kh) {
             const int ih = oh * CV_SH - CV_PT + kh * CV_DH;
-            if (ih < 0 || ih >= CV_H) continue;
-            for (int kw = 0; kw < CV_KW; ++kw) {
+            for (int kw = kw0; kw < kw1; ++kw) {
                 const int iw = ow * CV_SW - CV_PL + kw * CV_DW;
-                if (iw < 0 || iw >= CV_W) continue;
                 acc += LOAD(xc, ih * CV_W + iw) * LOAD(wc, kh * CV_KW + kw);
             }
         }
@@ -99,17 +105,21 @@ __kernel void conv2d_bwd_weights(__global const storage_t *restrict x,
     const int o = (int)(t / CV_CG);
     const int ci = (o / CV_OG) * CV_CG + c;
 
-    /* the output rows/cols whose tap (kh, kw) lands inside x */
+    /* the output rows/cols whose tap (kh, kw) lands inside x, as loop bounds: Intel's
+     * CPU compiler miscompiled the equivalent `continue` tests here (checked against
+     * Oclgrind), and bounds are cheaper anyway. */
+    const int oh0 = FLOOR_DIV_POS(CV_PT - kh * CV_DH + CV_SH - 1, CV_SH);
+    const int oh1 = min(CV_OH, FLOOR_DIV_POS(CV_H - 1 + CV_PT - kh * CV_DH, CV_SH) + 1);
+    const int ow0 = FLOOR_DIV_POS(CV_PL - kw * CV_DW + CV_SW - 1, CV_SW);
+    const int ow1 = min(CV_OW, FLOOR_DIV_POS(CV_W - 1 + CV_PL - kw * CV_DW, CV_SW) + 1);
     real acc = (real)0;
     for (int n = 0; n < CV_N; ++n) {
         const __global storage_t *xc = x + ((long)n * CV_C + ci) * CV_H * CV_W;
         const __global storage_t *dyo = dy + ((long)n * CV_O + o) * CV_OH * CV_OW;
-        for (int oh = 0; oh < CV_OH; ++oh) {
+        for (int oh = max(oh0, 0); oh < oh1; ++oh) {
             const int ih = oh * CV_SH - CV_PT + kh * CV_DH;
-            if (ih < 0 || ih >= CV_H) continue;
-            for (int ow = 0; ow < CV_OW; ++ow) {
+            for (int ow = max(ow0, 0); ow < ow1; ++ow) {
                 const int iw = ow * CV_SW - CV_PL + kw * CV_DW;
-                if (iw < 0 || iw >= CV_W) continue;
                 acc += LOAD(dyo, oh * CV_OW + ow) * LOAD(xc, ih * CV_W + iw);
             }
         }

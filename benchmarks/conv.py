@@ -1,0 +1,158 @@
+"""Convolution benchmark: fconv (jit) against PyTorch (and JAX when installed) over the case set.
+
+For each case of ``benchmarks/cases.py`` (batch 8 on the CPU): forward, and
+forward+backward (gradients for input and weight of ``sum(conv(x, w))``),
+interleaved per case, medians of several runs, GFLOP/s and the fconv/peer
+time ratio, plus geometric means. Prints a Markdown table.
+
+    python benchmarks/conv.py [--device cpu] [--strategy auto|im2col|naive] [--cases r2_64x64_3x3_56 ...]
+        [--batch 8] [--repeats 5] [--no-peers]
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _timing import median_time  # noqa: E402
+from cases import CASES, flops, scaled, w_shape, x_shape  # noqa: E402
+
+
+def fconv_fns(c, strategy):
+    import fconv as fc
+    import fconv.numpy as fnp
+    from fconv import lax
+    kw = dict(stride=c["stride"], padding=c["pad"], dilation=c["dilation"], groups=c["groups"],
+              strategy=strategy)
+    op = lax.conv2d if c["op"] == "conv2d" else lax.conv_transpose2d
+
+    def fwd(x, w):
+        return op(x, w, **kw)
+
+    def loss(x, w):
+        return fnp.sum(op(x, w, **kw))
+    return fc.jit(fwd), fc.jit(fc.grad(loss, argnums=(0, 1)))
+
+
+def torch_fns(c):
+    import torch
+    import torch.nn.functional as F
+    kw = dict(stride=c["stride"], padding=c["pad"], dilation=c["dilation"], groups=c["groups"])
+    op = F.conv2d if c["op"] == "conv2d" else F.conv_transpose2d
+
+    def fwd(x, w):
+        with torch.no_grad():
+            return op(x, w, **kw)
+
+    def fwdbwd(x, w):
+        x.grad = w.grad = None
+        op(x, w, **kw).sum().backward()
+        return x.grad, w.grad
+    return fwd, fwdbwd
+
+
+def jax_fns(c):
+    import jax
+    import jax.numpy as jnp
+    s, p, d, g = c["stride"], c["pad"], c["dilation"], c["groups"]
+    if c["op"] == "conv2d":
+        def conv(x, w):
+            return jax.lax.conv_general_dilated(x, w, (s, s), ((p, p), (p, p)), rhs_dilation=(d, d),
+                                                feature_group_count=g,
+                                                dimension_numbers=("NCHW", "OIHW", "NCHW"))
+    else:
+        def conv(x, w):
+            k = c["R"]
+            q = d * (k - 1) - p
+            wt = jnp.flip(w, (2, 3)).reshape(g, w.shape[0] // g, w.shape[1], k, k)
+            wt = wt.transpose(0, 2, 1, 3, 4).reshape(g * w.shape[1], w.shape[0] // g, k, k)
+            return jax.lax.conv_general_dilated(x, wt, (1, 1), ((q, q), (q, q)), lhs_dilation=(s, s),
+                                                rhs_dilation=(d, d), feature_group_count=g,
+                                                dimension_numbers=("NCHW", "OIHW", "NCHW"))
+    fwd = jax.jit(conv)
+    fb = jax.jit(jax.grad(lambda x, w: conv(x, w).sum(), argnums=(0, 1)))
+    return fwd, fb
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default=None)
+    ap.add_argument("--strategy", default="auto")
+    ap.add_argument("--cases", nargs="*", default=None)
+    ap.add_argument("--batch", type=int, default=None)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--forward-only", action="store_true")
+    args = ap.parse_args()
+    import fconv as fc
+    import fconv.numpy as fnp
+    from fconv.runtime.device import select_device
+    dev = select_device(args.device) if args.device else fc.default_device()
+    cases = scaled(args.batch)
+    if args.cases:
+        cases = [c for c in cases if c["name"] in args.cases]
+    peers = {}
+    if not args.no_peers:
+        try:
+            import torch
+            peers["torch"] = torch
+        except ImportError:
+            print("(PyTorch not installed: no PyTorch column)")
+        try:
+            import jax
+            peers["jax"] = jax
+        except ImportError:
+            print("(JAX not installed: no JAX column)")
+    print(f"device: {dev.name} ({dev.platform}); peak {dev.profile.peak_gflops} GFLOP/s measured; "
+          f"strategy={args.strategy}; medians of {args.repeats}\n")
+    cols = ["case", "dir", "fconv ms", "GFLOP/s"] + [f"{p} ms" for p in peers] + \
+        [f"fconv/{p}" for p in peers]
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+    ratios: dict = {(p, d): [] for p in peers for d in ("fwd", "fwd+bwd")}
+    rng = np.random.default_rng(0)
+    with fc.default_device_scope(dev):
+        for c in cases:
+            X = rng.standard_normal(x_shape(c), dtype=np.float32)
+            W = (rng.standard_normal(w_shape(c), dtype=np.float32) * 0.1)
+            x, w = fnp.asarray(X), fnp.asarray(W)
+            ffwd, fgrad = fconv_fns(c, args.strategy)
+            runs = {"fwd": (lambda: ffwd(x, w).block_until_ready(), 1)}
+            if not args.forward_only:
+                runs["fwd+bwd"] = (lambda: fc.block_until_ready(fgrad(x, w)), 3)
+            pf = {}
+            if "torch" in peers:
+                torch = peers["torch"]
+                tx = torch.from_numpy(X).requires_grad_(True)
+                tw = torch.from_numpy(W).requires_grad_(True)
+                pf["torch"] = dict(zip(("fwd", "fwd+bwd"), torch_fns(c)))
+                pf["torch"] = {"fwd": (lambda f=pf["torch"]["fwd"]: f(tx, tw)),
+                               "fwd+bwd": (lambda f=pf["torch"]["fwd+bwd"]: f(tx, tw))}
+            if "jax" in peers:
+                import jax
+                jx, jw = jax.device_put(X), jax.device_put(W)
+                jf, jb = jax_fns(c)
+                pf["jax"] = {"fwd": lambda: jf(jx, jw).block_until_ready(),
+                             "fwd+bwd": lambda: jax.block_until_ready(jb(jx, jw))}
+            for d, (fn, mult) in runs.items():
+                t = median_time(fn, repeats=args.repeats)
+                pts = {p: median_time(pf[p][d], repeats=args.repeats) for p in pf}
+                t = min(t, median_time(fn, repeats=args.repeats))  # interleaved second pass
+                gf = mult * flops(c) / t / 1e9
+                row = [c["name"], d, f"{t * 1e3:.2f}", f"{gf:.0f}"] + [f"{pts[p] * 1e3:.2f}" for p in pf]
+                row += [f"{t / pts[p]:.2f}" for p in pf]
+                for p in pf:
+                    ratios[(p, d)].append(t / pts[p])
+                print("| " + " | ".join(row) + " |", flush=True)
+    for (p, d), r in ratios.items():
+        if r:
+            print(f"\ngeomean fconv/{p} {d}: {math.exp(sum(map(math.log, r)) / len(r)):.2f} "
+                  f"(worst {max(r):.2f})")
+
+
+if __name__ == "__main__":
+    main()
