@@ -14,7 +14,8 @@ _DTYPE_OPTION = {"float32": "-D FCONV_F32", "float64": "-D FCONV_F64", "float16"
 _INT32_MAX = 2**31 - 1
 
 
-def _tunables(device: cl.Device, dtype: str, M: int, N: int, K: int, trans_b: bool) -> dict:
+def _tunables(device: cl.Device, dtype: str, M: int, N: int, K: int,
+              trans_a: bool, trans_b: bool) -> dict:
     """The -D tunables of gemm.cl and the local size along dims 0/1.
 
     MWI x (VW*NWV) is the register tile of one work-item; RT tiles are stacked
@@ -22,14 +23,17 @@ def _tunables(device: cl.Device, dtype: str, M: int, N: int, K: int, trans_b: bo
     """
     is_cpu = bool(device.type & cl.device_type.CPU)
     if is_cpu:
-        if dtype == "float64":
-            t = {"MWI": 8, "VW": 8, "NWV": 2, "RT": 1, "KB": 0}
-        else:
-            t = {"MWI": 8, "VW": 16, "NWV": 2, "RT": 1, "KB": 0}
-        t["L0"], t["L1"] = 1, 16
+        # 8 rows x 2 vectors (16 zmm accumulators) per work-item, unit stride
+        # along dim 0, no local memory (see gemm.cl's header for measurements).
+        vw = 8 if dtype == "float64" else 16
+        t = {"MWI": 8, "VW": vw, "NWV": 2, "RT": 1, "KB": 0, "L0": 1, "L1": 16}
+        m_eff = N if trans_a and trans_b else M
+        if m_eff >= 256 and K >= 512 and not (trans_b and not trans_a):
+            # large: 4 tiles per work-item swept in k blocks of 256 (cache/TLB)
+            t.update(RT=4, KB=256, L1=4)
     else:
-        # Sane and correct for GPUs (tuned later): small register tile, one
-        # work-item per 4x8 tile, 8x8 work-groups.
+        # Sane and correct for GPUs (tuned later): a 4x8 register tile per
+        # work-item, 8x8 work-groups.
         t = {"MWI": 4, "VW": 4, "NWV": 2, "RT": 1, "KB": 0, "L0": 8, "L1": 8}
     return t
 
@@ -99,7 +103,7 @@ def plan_gemm(device: cl.Device, *, M: int, N: int, K: int, batch: int = 1,
     if not all(isinstance(o, str) for o in epilogue_options):
         raise ValueError(f"plan_gemm: epilogue_options must be strings, got {epilogue_options!r}")
 
-    t = _tunables(device, dtype, M, N, K, trans_b)
+    t = _tunables(device, dtype, M, N, K, trans_a, trans_b)
     nwi = t["VW"] * t["NWV"]
     rows_wi = t["MWI"] * t["RT"]
     # With both transposes the kernel computes C^T = B_s @ A_s (see gemm.cl),
@@ -120,8 +124,11 @@ def plan_gemm(device: cl.Device, *, M: int, N: int, K: int, batch: int = 1,
     options += list(epilogue_options)
     args = (Buf(a), Buf(b), Buf(c)) + tuple(np.int32(v) for v in (
         M, N, K, lda, ldb, ldc, a_offset, b_offset, c_offset, a_bs, b_bs, c_bs))
-    note = f"gemm {rows_wi}x{nwi}" + ("" if not (trans_a or trans_b) else
-                                      " " + ("T" if trans_a else "N") + ("T" if trans_b else "N"))
+    note = f"gemm {t['MWI']}x{nwi}"
+    if t["RT"] > 1:
+        note += f" rt{t['RT']} kb{t['KB']}"
+    if trans_a or trans_b:
+        note += " " + ("T" if trans_a else "N") + ("T" if trans_b else "N")
     launch = Launch(source="gemm/gemm.cl", kernel="gemm", options=tuple(options),
                     global_size=(g0, g1, batch), local_size=(l0, l1, 1), args=args, note=note)
     return KernelPlan(launches=[launch])
