@@ -168,7 +168,17 @@ subtract = _binary(ew.sub_p, "subtract")
 multiply = _binary(ew.mul_p, "multiply")
 divide = _binary(ew.div_p, "divide", float_only=True)
 true_divide = divide
-power = _binary(ew.pow_p, "power")
+_power = _binary(ew.pow_p, "power")
+
+
+def power(x, y):
+    """``x ** y`` elementwise. A Python int exponent becomes ``integer_pow`` (x**2 is x*x)."""
+    if isinstance(y, (int, np.integer)) and not isinstance(y, bool) and _is_array(x):
+        return ew.integer_pow_p.bind(x, y=int(y))
+    if isinstance(y, (float, np.floating)) and float(y).is_integer() and abs(y) <= 8 and _is_array(x) \
+            and dtypes.is_float(x.dtype):
+        return ew.integer_pow_p.bind(x, y=int(y))
+    return _power(x, y)
 maximum = _binary(ew.max_p, "maximum")
 minimum = _binary(ew.min_p, "minimum")
 less = _binary(ew.lt_p, "less")
@@ -215,6 +225,9 @@ def where(condition, x, y):
     c = _arr(condition, "where")
     if c.dtype != bool_:
         c = not_equal(c, 0)
+    if _is_scalar(x) and _is_scalar(y):  # both stay literals: select c 1.0 0.0
+        dt = dtypes.result_type(dtypes.scalar_dtype(x), dtypes.scalar_dtype(y))
+        return ew.select_p.bind(c, np.asarray(x, dt)[()], np.asarray(y, dt)[()])
     a, b = _promote("where", x, y)
     return ew.select_p.bind(c, a, b)
 

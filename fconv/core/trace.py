@@ -1,7 +1,8 @@
 """The trace stack, tracers and ``bind`` — the one dispatch point of every primitive.
 
-``bind(prim, args, params)`` finds the innermost trace among the arguments'
-tracers; with none it evaluates eagerly (``dispatch.apply_primitive``, the
+``bind(prim, args, params)`` records the primitive on the innermost live trace
+(every primitive, even on concrete operands, as JAX's omnistaging); with no
+trace it evaluates eagerly (``dispatch.apply_primitive``, the
 same compiled-kernel cache jit uses). ``JaxprTrace`` records equations; it is
 what ``make_jaxpr``, ``vjp`` and ``jit`` trace with.
 """
@@ -176,7 +177,6 @@ def _is_scalar(x) -> bool:
 def bind(prim, args, params):
     """Apply ``prim`` to ``args``: record it on the innermost trace involved, or run it eagerly."""
     from ..runtime.array import Array
-    top = None
     norm = []
     for a in args:
         if isinstance(a, Tracer):
@@ -184,8 +184,6 @@ def bind(prim, args, params):
                 raise TypeError(f"{prim.name}: a traced value {a.aval.str_short()} escaped the "
                                 f"function it was traced in ({a._origin}); return it instead of "
                                 "storing it outside")
-            if top is None or a._trace.level > top.level:
-                top = a._trace
             norm.append(a)
         elif isinstance(a, Array):
             norm.append(a)
@@ -196,8 +194,10 @@ def bind(prim, args, params):
         else:
             raise TypeError(f"{prim.name}: expected an fconv array, got {type(a).__name__}"
                             + (" (convert with fnp.asarray first)" if isinstance(a, (list, tuple, np.ndarray)) else ""))
-    if top is not None:
-        return top.process_primitive(prim, norm, params)
+    if _stack:
+        # "omnistaging", as JAX: while any function is being traced, every primitive is
+        # recorded on the innermost trace, even one whose operands are all concrete
+        return _stack[-1].process_primitive(prim, norm, params)
     from .dispatch import apply_primitive
     return apply_primitive(prim, norm, params)
 

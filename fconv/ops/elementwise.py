@@ -155,6 +155,36 @@ def _select_lower(ctx):
     return lower_elementwise(ctx, f"select_{dtypes.short_name(dt)}", ["a0 ? a1 : a2"])
 
 
+# integer_pow[y]: x ** y for a static integer y (JAX's integer_pow)
+integer_pow_p = Primitive("integer_pow")
+
+
+@integer_pow_p.def_abstract_eval
+def _ipow_abstract(x, *, y):
+    if y < 0 and not _is_f(x.dtype):
+        raise TypeError(f"integer_pow: negative power {y} of an integer array {x.dtype}{x.shape}")
+    return ShapedArray(x.shape, x.dtype)
+
+
+def _ipow_expr(avals, *, y):
+    if y == 0:
+        return "1"
+    if 1 <= y <= 4:
+        return " * ".join(["a0"] * y)
+    if _is_f(avals[0].dtype):
+        return f"pown(a0, {y})"
+    return f"(int)pown((float)a0, {y})"
+
+
+integer_pow_p.ew_expr = _ipow_expr
+
+
+@integer_pow_p.def_lowering
+def _ipow_lower(ctx, *, y):
+    return lower_elementwise(ctx, f"ipow{y if y >= 0 else 'm' + str(-y)}_"
+                             f"{dtypes.short_name(ctx.avals_in[0].dtype)}", [_ipow_expr(ctx.avals_in, y=y)])
+
+
 # convert_element_type[new_dtype]
 convert_p = Primitive("convert_element_type")
 
@@ -255,6 +285,18 @@ _binary_vjp(max_p, *_minmax_vjp(lambda x, y: x > y))
 _binary_vjp(min_p, *_minmax_vjp(lambda x, y: x < y))
 for _p in (lt_p, le_p, gt_p, ge_p, eq_p, ne_p, and_p, or_p):
     _p.def_vjp(lambda ct, x, y, *, out: (None, None))
+
+
+@integer_pow_p.def_vjp
+def _ipow_vjp(ct, x, *, out, y):
+    if not _needs(x):
+        return (None,)
+    if y == 0:
+        return (_fnp().zeros_like(x),)
+    if y == 1:
+        return (ct,)
+    base = x if y == 2 else integer_pow_p.bind(x, y=y - 1)
+    return (ct * base * float(y),)
 
 
 @select_p.def_vjp
