@@ -74,10 +74,12 @@ def float_define(dtype, op: str = "fconv") -> str:
 def result_type(*dtypes) -> np.dtype:
     """Promotion of array dtypes (NumPy's lattice restricted to fconv's dtypes)."""
     ds = [np.dtype(d) for d in dtypes]
-    r = np.result_type(*ds)
-    if r not in SUPPORTED:
-        r = canonicalize(r)
-    return r
+    floats = [d for d in ds if d in FLOATS]
+    if floats:  # like JAX: an int or bool array meeting a float array takes the float's dtype
+        return max(floats, key=lambda d: d.itemsize)
+    if int32 in ds:
+        return int32
+    return bool_
 
 
 def scalar_dtype(value) -> np.dtype:

@@ -47,7 +47,7 @@ def asarray(x, dtype=None):
         return x if dtype is None else astype(x, dtype)
     if dtype is None:
         host = np.asarray(x)
-        if host.dtype == np.float64 and not isinstance(x, np.ndarray):
+        if host.dtype == np.float64 and not isinstance(x, (np.ndarray, np.generic)):
             host = host.astype(np.float32)  # Python floats default to float32, as in JAX
         return to_device(host, op="asarray")
     return to_device(np.asarray(x, dtype=dtypes.canonicalize(dtype, "asarray")), op="asarray")

@@ -119,6 +119,15 @@ def einsum(subscripts: str, *operands):
             raise ValueError(f"einsum: subscripts {s!r} for an operand of shape {o.shape}")
         if len(set(s)) != len(s):
             raise ValueError(f"einsum: repeated index in {s!r} (diagonals are not supported)")
+    sizes: dict = {}
+    for s, o in zip(in_subs, ops):
+        for c, d in zip(s, o.shape):
+            if sizes.setdefault(c, d) != d:
+                raise ValueError(f"einsum: index {c!r} has size {sizes[c]} and {d} in "
+                                 f"{subscripts!r} with shapes {[tuple(o.shape) for o in ops]}")
+    for c in out:
+        if c not in sizes:
+            raise ValueError(f"einsum: output index {c!r} of {subscripts!r} appears in no operand")
     # sum away letters used by one operand only and absent from the output
     cur = []
     for k, (s, o) in enumerate(zip(in_subs, ops)):
@@ -126,7 +135,7 @@ def einsum(subscripts: str, *operands):
         lone = [i for i, c in enumerate(s) if c not in others]
         if lone:
             o = fnp.sum(o, axis=tuple(lone))
-            s = "".join(c for c in s if c not in others)
+            s = "".join(c for c in s if c in others)
         cur.append((o, s))
     x, sx = cur[0]
     for k in range(1, len(cur)):

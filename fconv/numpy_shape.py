@@ -11,6 +11,15 @@ __all__ = ["reshape", "ravel", "transpose", "swapaxes", "moveaxis", "broadcast_t
            "squeeze", "concatenate", "stack", "pad", "flip", "_getitem"]
 
 
+def _axis(op, a, ndim):
+    """``a`` as a non-negative axis of an ``ndim``-d array, or a ValueError naming ``op``."""
+    if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
+        raise TypeError(f"{op}: axis {a!r} is not an integer")
+    if not -ndim <= a < max(ndim, 1) or (ndim == 0 and a not in (0, -1)):
+        raise ValueError(f"{op}: axis {a} is out of range for an array of {ndim} dimensions")
+    return int(a) % max(ndim, 1)
+
+
 def _arr(x, op):
     from .numpy import _arr as a
     return a(x, op)
@@ -45,7 +54,7 @@ def ravel(x):
 def transpose(x, axes=None):
     """Permute the axes (reverse them when ``axes`` is None). ``(2, 3, 4) -> (4, 3, 2)``."""
     x = _arr(x, "transpose")
-    perm = tuple(range(x.ndim))[::-1] if axes is None else tuple(int(a) % max(x.ndim, 1) for a in axes)
+    perm = tuple(range(x.ndim))[::-1] if axes is None else tuple(_axis("transpose", a, x.ndim) for a in axes)
     if len(perm) != x.ndim or sorted(perm) != list(range(x.ndim)):
         raise ValueError(f"transpose: axes {axes} are not a permutation for shape {x.shape}")
     if perm == tuple(range(x.ndim)):
@@ -56,15 +65,16 @@ def transpose(x, axes=None):
 def swapaxes(x, axis1, axis2):
     x = _arr(x, "swapaxes")
     perm = list(range(x.ndim))
-    a, b = axis1 % x.ndim, axis2 % x.ndim
+    a, b = _axis("swapaxes", axis1, x.ndim), _axis("swapaxes", axis2, x.ndim)
     perm[a], perm[b] = perm[b], perm[a]
     return transpose(x, perm)
 
 
 def moveaxis(x, source, destination):
     x = _arr(x, "moveaxis")
-    perm = [i for i in range(x.ndim) if i != source % x.ndim]
-    perm.insert(destination % x.ndim, source % x.ndim)
+    src, dst = _axis("moveaxis", source, x.ndim), _axis("moveaxis", destination, x.ndim)
+    perm = [i for i in range(x.ndim) if i != src]
+    perm.insert(dst, src)
     return transpose(x, perm)
 
 
@@ -85,7 +95,9 @@ def expand_dims(x, axis):
     x = _arr(x, "expand_dims")
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
     nd = x.ndim + len(axes)
-    axes = sorted(a % nd for a in axes)
+    axes = sorted(_axis("expand_dims", a, nd) for a in axes)
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"expand_dims: repeated axis in {axis!r}")
     shape = list(x.shape)
     for a in axes:
         shape.insert(a, 1)
@@ -97,7 +109,7 @@ def squeeze(x, axis=None):
     if axis is None:
         axes = [i for i, s in enumerate(x.shape) if s == 1]
     else:
-        axes = [a % x.ndim for a in ((axis,) if isinstance(axis, int) else axis)]
+        axes = [_axis("squeeze", a, x.ndim) for a in ((axis,) if isinstance(axis, int) else axis)]
         for a in axes:
             if x.shape[a] != 1:
                 raise ValueError(f"squeeze: axis {a} of shape {x.shape} is not 1")
@@ -129,7 +141,8 @@ def stack(arrays, axis=0):
     if len(shapes) != 1:
         raise ValueError(f"stack: all arrays must have one shape, got {sorted(shapes)}")
     nd = xs[0].ndim + 1
-    return concatenate([expand_dims(x, axis % nd) for x in xs], axis=axis % nd)
+    ax = _axis("stack", axis, nd)
+    return concatenate([expand_dims(x, ax) for x in xs], axis=ax)
 
 
 def pad(x, pad_width, mode="constant", constant_values=0):
@@ -156,7 +169,7 @@ def pad(x, pad_width, mode="constant", constant_values=0):
 def flip(x, axis=None):
     x = _arr(x, "flip")
     axes = tuple(range(x.ndim)) if axis is None else tuple(
-        a % x.ndim for a in ((axis,) if isinstance(axis, int) else axis))
+        _axis("flip", a, x.ndim) for a in ((axis,) if isinstance(axis, int) else axis))
     return rev_p.bind(x, axes=tuple(sorted(axes)))
 
 

@@ -191,4 +191,6 @@ def bernoulli(key, p=0.5, shape=None):
         return uniform(key, shape, dt) < p.astype(dt)
     if not isinstance(p, (int, float, np.integer, np.floating)):
         raise TypeError(f"bernoulli: p must be a float or an array, got {type(p).__name__}")
-    return uniform(key, shape) < float(p)
+    # one kernel straight to the mask: the same values as uniform(key, shape) < float32(p)
+    return random_bits_p.bind(key, shape=shape, dist="bernoulli", dtype=dtypes.bool_, offset=0,
+                              p=float(np.float32(p)))

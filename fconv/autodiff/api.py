@@ -24,7 +24,7 @@ def _as_array(x, op):
     raise TypeError(f"{op}: arguments must be arrays (or pytrees of arrays), got {type(x).__name__}")
 
 
-def vjp(f: Callable, *primals, has_aux: bool = False):
+def vjp(f: Callable, *primals, has_aux: bool = False, _check_out: Callable | None = None):
     """``(out, vjp_fn)`` (and ``aux``): ``vjp_fn(ct)`` maps an output cotangent to input cotangents.
 
     Example::
@@ -42,7 +42,10 @@ def vjp(f: Callable, *primals, has_aux: bool = False):
             if not (isinstance(res, tuple) and len(res) == 2):
                 raise TypeError("vjp/grad with has_aux=True: the function must return (output, aux)")
             res, aux = res
-            aux_flat, store["aux_tree"] = tree_flatten(aux)
+            aux_leaves, store["aux_tree"] = tree_flatten(aux)
+            # array leaves of aux are program outputs; anything else (a Python number) passes through
+            store["aux_static"] = [None if isinstance(a, (Array, Tracer)) else a for a in aux_leaves]
+            aux_flat = [a for a in aux_leaves if isinstance(a, (Array, Tracer))]
         else:
             aux_flat = []
         out_flat, store["out_tree"] = tree_flatten(res)
@@ -54,6 +57,8 @@ def vjp(f: Callable, *primals, has_aux: bool = False):
 
     avals = [ShapedArray(x.shape, x.dtype) for x in flat]
     jaxpr, consts = trace_to_jaxpr(flat_fun, avals)
+    if _check_out is not None:  # e.g. grad's scalar-output check, before any kernel runs
+        _check_out([v.aval for v in jaxpr.outvars[:store["n_out"]]])
     env: dict = {}
     results = eval_jaxpr(jaxpr, consts, flat, record=env)
     n_out = store["n_out"]
@@ -78,7 +83,9 @@ def vjp(f: Callable, *primals, has_aux: bool = False):
         return tree_unflatten(in_tree, ct_in)
 
     if has_aux:
-        return out, vjp_fn, tree_unflatten(store["aux_tree"], results[n_out:])
+        it = iter(results[n_out:])
+        aux_leaves = [next(it) if s is None else s for s in store["aux_static"]]
+        return out, vjp_fn, tree_unflatten(store["aux_tree"], aux_leaves)
     return out, vjp_fn
 
 
@@ -118,14 +125,16 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
                 full[n] = d
             return f(*full, **kwargs)
 
-        res = vjp(partial, *[args[n] for n in nums_], has_aux=has_aux)
+        def check(out_avals):
+            if len(out_avals) != 1 or out_avals[0].shape != ():
+                shapes = [a.shape for a in out_avals]
+                raise TypeError(f"grad: the function must return one scalar (shape ()), got "
+                                f"{shapes[0] if len(shapes) == 1 else shapes}; use fc.vjp for non-scalar outputs")
+            if not dtypes.is_float(out_avals[0].dtype):
+                raise TypeError(f"grad: the function's output must be floating point, got {out_avals[0].dtype}")
+
+        res = vjp(partial, *[args[n] for n in nums_], has_aux=has_aux, _check_out=check)
         out, pullback = res[0], res[1]
-        if not isinstance(out, (Array, Tracer)) or out.shape != ():
-            shape = getattr(out, "shape", type(out).__name__)
-            raise TypeError(f"grad: the function must return a scalar (shape ()), got {shape}; "
-                            "use fc.vjp for non-scalar outputs")
-        if not dtypes.is_float(out.dtype):
-            raise TypeError(f"grad: the function's output must be floating point, got {out.dtype}")
         from .. import numpy as fnp
         g = pullback(fnp.ones((), out.dtype))
         g = g if multi else g[0]

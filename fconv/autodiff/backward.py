@@ -22,9 +22,15 @@ def backward_pass(jaxpr: Jaxpr, env: dict, cts_out: list) -> list:
     ``env`` maps every Var to its forward value (``eval_jaxpr(..., record=env)``).
     """
     ct_env: dict = {}
+    # only variables that depend on the differentiated inputs get cotangents: a closed-over
+    # constant (say the batch x when differentiating w.r.t. the weights) costs nothing
+    active = set(jaxpr.invars)
+    for e in jaxpr.eqns:
+        if any(isinstance(x, Var) and x in active for x in e.inputs):
+            active.update(e.out_binders)
 
     def accum(v, ct):
-        if ct is None or not isinstance(v, Var) or not dtypes.is_float(v.aval.dtype):
+        if ct is None or not isinstance(v, Var) or v not in active or not dtypes.is_float(v.aval.dtype):
             return
         if tuple(ct.shape) != v.aval.shape:
             raise ValueError(f"internal error: cotangent of shape {ct.shape} for {v.aval.str_short()}")
@@ -41,15 +47,21 @@ def backward_pass(jaxpr: Jaxpr, env: dict, cts_out: list) -> list:
         p = e.primitive
         if p.vjp is None:
             raise NotImplementedError(f"grad: primitive {p.name} is not differentiable")
+        if not any(isinstance(x, Var) and x in active for x in e.inputs):
+            continue
         primals = [x.val if isinstance(x, Literal) else env[x] for x in e.inputs]
+        extra = {}
+        if p.vjp_takes_needs:  # skip work for operands that need no cotangent (e.g. a conv's input)
+            extra["needs"] = tuple(isinstance(x, Var) and x in active and dtypes.is_float(x.aval.dtype)
+                                   for x in e.inputs)
         if p.multiple_results:
             from .. import numpy as fnp
             outs = [env[v] for v in e.out_binders]
             cts = [c if c is not None else fnp.zeros(v.aval.shape, v.aval.dtype)
                    for c, v in zip(cts, e.out_binders)]
-            cts_in = p.vjp(cts, *primals, out=outs, **e.params)
+            cts_in = p.vjp(cts, *primals, out=outs, **extra, **e.params)
         else:
-            cts_in = p.vjp(cts[0], *primals, out=env[e.out_binders[0]], **e.params)
+            cts_in = p.vjp(cts[0], *primals, out=env[e.out_binders[0]], **extra, **e.params)
         if len(cts_in) != len(e.inputs):
             raise ValueError(f"internal error: VJP of {p.name} gave {len(cts_in)} cotangents "
                              f"for {len(e.inputs)} inputs")

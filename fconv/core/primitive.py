@@ -27,6 +27,8 @@ class Primitive:
         # elementwise primitives: ``ew_expr(in_avals, **params)`` gives their OpenCL C
         # expression over a0, a1, ... (compute types), which jit's fusion inlines
         self.ew_expr: Callable | None = None
+        # the VJP rule takes ``needs=(bool, ...)``: which operands want a cotangent
+        self.vjp_takes_needs = False
 
     def def_abstract_eval(self, f):
         self.abstract_eval = f

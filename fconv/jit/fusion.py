@@ -77,8 +77,10 @@ def _fused_lower(ctx, *, body):
         operand_names = []
         for x in e.inputs:
             if isinstance(x, Literal):
-                operand_names.append(_c_literal(x.val, e.out_binders[0].aval.dtype
-                                                if e.primitive.name != "select" else x.aval.dtype))
+                # a weakly typed literal takes the type of the array operands it meets
+                strong = [y.aval.dtype for y in e.inputs if not isinstance(y, Literal)]
+                lit_dt = strong[-1] if strong and e.primitive.name != "select" else x.aval.dtype
+                operand_names.append(_c_literal(x.val, lit_dt))
             elif x in names:
                 operand_names.append(names[x])
             else:

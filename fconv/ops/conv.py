@@ -138,24 +138,28 @@ def _common(params):
 
 
 @conv2d_p.def_vjp
-def _conv_vjp(ct, x, w, *, out, **params):
+def _conv_vjp(ct, x, w, *, out, needs=(True, True), **params):
     c = _common(params)
-    dx = conv2d_backward_data_p.bind(ct, w, input_hw=tuple(x.shape[2:]), **c)
-    dw = conv2d_backward_weights_p.bind(x, ct, kernel_hw=tuple(w.shape[2:]), **c)
+    dx = conv2d_backward_data_p.bind(ct, w, input_hw=tuple(x.shape[2:]), **c) if needs[0] else None
+    dw = conv2d_backward_weights_p.bind(x, ct, kernel_hw=tuple(w.shape[2:]), **c) if needs[1] else None
     return (dx, dw)
 
 
 @conv2d_backward_data_p.def_vjp
-def _bwd_data_vjp(ct, dy, w, *, out, **params):
+def _bwd_data_vjp(ct, dy, w, *, out, needs=(True, True), **params):
     c = _common(params)
-    d_dy = conv2d_p.bind(ct, w, **c)
-    d_w = conv2d_backward_weights_p.bind(ct, dy, kernel_hw=tuple(w.shape[2:]), **c)
+    d_dy = conv2d_p.bind(ct, w, **c) if needs[0] else None
+    d_w = conv2d_backward_weights_p.bind(ct, dy, kernel_hw=tuple(w.shape[2:]), **c) if needs[1] else None
     return (d_dy, d_w)
 
 
 @conv2d_backward_weights_p.def_vjp
-def _bwd_weights_vjp(ct, x, dy, *, out, **params):
+def _bwd_weights_vjp(ct, x, dy, *, out, needs=(True, True), **params):
     c = _common(params)
-    d_x = conv2d_backward_data_p.bind(dy, ct, input_hw=tuple(x.shape[2:]), **c)
-    d_dy = conv2d_p.bind(x, ct, **c)
+    d_x = conv2d_backward_data_p.bind(dy, ct, input_hw=tuple(x.shape[2:]), **c) if needs[0] else None
+    d_dy = conv2d_p.bind(x, ct, **c) if needs[1] else None
     return (d_x, d_dy)
+
+
+for _p in _DIRECTION:
+    _p.vjp_takes_needs = True

@@ -51,14 +51,22 @@ def _matmul_lower(ctx, *, transpose_a=False, transpose_b=False, precision=None):
 
 
 @matmul_p.def_vjp
-def _matmul_vjp(ct, a, b, *, out, transpose_a=False, transpose_b=False, precision=None):
+def _matmul_vjp(ct, a, b, *, out, transpose_a=False, transpose_b=False, precision=None,
+                needs=(True, True)):
     kw = dict(precision=precision)
-    if transpose_a:
+    if not needs[0]:
+        da = None
+    elif transpose_a:
         da = matmul_p.bind(b, ct, transpose_a=transpose_b, transpose_b=True, **kw)
     else:
         da = matmul_p.bind(ct, b, transpose_a=False, transpose_b=not transpose_b, **kw)
-    if transpose_b:
+    if not needs[1]:
+        db = None
+    elif transpose_b:
         db = matmul_p.bind(ct, a, transpose_a=True, transpose_b=transpose_a, **kw)
     else:
         db = matmul_p.bind(a, ct, transpose_a=not transpose_a, transpose_b=False, **kw)
     return (da, db)
+
+
+matmul_p.vjp_takes_needs = True

@@ -14,6 +14,7 @@ dist        output             value
 "pair"      int32 ``shape+(2,)``  ``(b1, b2)`` — new keys (``split``, ``fold_in``)
 "uniform"   ``dtype`` ``shape``   ``[0, 1)``, every representable step equally likely
 "normal"    ``dtype`` ``shape``   standard normal (Box-Muller on ``b1``, ``b2``)
+"bernoulli" bool ``shape``       ``uniform (float32) < p``, ``p`` a static float param
 ==========  =================  ============================================
 
 The counter layout is JAX's with ``jax_threefry_partitionable`` (its default
@@ -41,7 +42,7 @@ from ..runtime.launch import Buf, KernelPlan, Launch
 
 random_bits_p = Primitive("random_bits")
 
-DISTS = {"bits": 0, "pair": 1, "uniform": 2, "normal": 3}
+DISTS = {"bits": 0, "pair": 1, "uniform": 2, "normal": 3, "bernoulli": 4}
 SOURCE = "random.cl"
 
 
@@ -58,7 +59,7 @@ def check_key(op: str, key) -> None:
 
 
 @random_bits_p.def_abstract_eval
-def _abstract(key, *, shape, dist, dtype, offset=0):
+def _abstract(key, *, shape, dist, dtype, offset=0, p=None):
     check_key("random_bits", key)
     if dist not in DISTS:
         raise ValueError(f"random_bits: dist={dist!r} is not one of {tuple(DISTS)}")
@@ -73,19 +74,25 @@ def _abstract(key, *, shape, dist, dtype, offset=0):
         return ShapedArray(tuple(shape), dtypes.int32)
     if dist == "pair":
         return ShapedArray(tuple(shape) + (2,), dtypes.int32)
+    if dist == "bernoulli":
+        if not isinstance(p, float):
+            raise TypeError(f"random_bits: dist='bernoulli' needs a float param p, got {p!r}")
+        return ShapedArray(tuple(shape), dtypes.bool_)
     if not dtypes.is_float(dtype):
         raise TypeError(f"random_bits: dist={dist!r} needs a floating dtype, got {dtype}")
     return ShapedArray(tuple(shape), np.dtype(dtype))
 
 
 @random_bits_p.def_lowering
-def _lower(ctx, *, shape, dist, dtype, offset=0):
+def _lower(ctx, *, shape, dist, dtype, offset=0, p=None):
     n = math.prod(shape)
     out_dt = ctx.avals_out[0].dtype
     fdt = out_dt if dtypes.is_float(out_dt) else dtypes.float32
     if fdt == dtypes.float64 and "cl_khr_fp64" not in ctx.device.cl_device.extensions:
         raise ValueError(f"random_bits: device {ctx.device.name!r} has no cl_khr_fp64 for float64")
     options = (dtypes.float_define(fdt), f"-D RB_DIST={DISTS[dist]}", f"-D RB_OFFSET={int(offset)}u")
+    if dist == "bernoulli":   # the float32 value of p, as an exact hexadecimal literal
+        options += (f"-D RB_P={float(np.float32(p)).hex()}f",)
     launch = Launch(SOURCE, "random_bits", options, (n,), None,
                     (Buf(ctx.ins[0].name), Buf(ctx.outs[0].name), np.int32(n)),
                     note=f"threefry2x32 {dist}")
@@ -93,7 +100,7 @@ def _lower(ctx, *, shape, dist, dtype, offset=0):
 
 
 @random_bits_p.def_vjp
-def _vjp(ct, key, *, out, shape, dist, dtype, offset=0):
+def _vjp(ct, key, *, out, shape, dist, dtype, offset=0, p=None):
     return (None,)
 
 

@@ -1,0 +1,267 @@
+"""Bad input: the right exception type, a message naming the operation and the shapes,
+raised before any kernel is compiled or run (caches and stats unchanged), eagerly and
+under tracing."""
+from __future__ import annotations
+
+import contextlib
+import re
+
+import numpy as np
+import pytest
+
+import fconv as fc
+import fconv.numpy as fnp
+from fconv import lax
+from fconv.core import dispatch
+from fconv.runtime import programs
+
+
+@contextlib.contextmanager
+def no_kernels():
+    """Fail when anything is compiled, built or added to the eager cache inside the block."""
+    before = (dict(dispatch.stats), dict(programs.stats), len(dispatch._CACHE),
+              set(map(id, dispatch._CACHE.values())))
+    yield
+    after = (dict(dispatch.stats), dict(programs.stats), len(dispatch._CACHE),
+             set(map(id, dispatch._CACHE.values())))
+    assert after == before, f"kernels were compiled/cached: {before[:3]} -> {after[:3]}"
+
+
+def raises(exc, f, *words):
+    """``f()`` raises ``exc`` with every word (regex-escaped) in its message, compiling nothing."""
+    with no_kernels():
+        with pytest.raises(exc) as ei:
+            f()
+    msg = str(ei.value)
+    for w in words:
+        assert re.search(re.escape(str(w)), msg), f"{w!r} not in message: {msg}"
+    return msg
+
+
+F32 = np.float32
+
+
+@pytest.fixture(scope="module")
+def arrs():
+    rng = np.random.default_rng(0)
+    mk = lambda *s, dt=F32: fnp.asarray(rng.normal(size=s).astype(dt))  # noqa: E731
+    return dict(x=mk(2, 4, 8, 8), w=mk(6, 4, 3, 3), w3=mk(6, 3, 3, 3), w5=mk(6, 4, 5, 5),
+                wg=mk(6, 2, 3, 3), w64=mk(6, 4, 3, 3, dt=np.float64), x3=mk(4, 8, 8),
+                big=mk(6, 4, 11, 11), a=mk(3, 4), b=mk(5, 2), c=mk(3, 5), b_bad=mk(7,),
+                xt=mk(2, 6, 5, 5), wt_bad=mk(4, 4, 3, 3), cond=mk(3, 4, dt=np.bool_))
+
+
+# ------------------------------------------------------------------ convolution
+
+def test_conv_channel_mismatch(arrs):
+    raises(ValueError, lambda: lax.conv2d(arrs["x"], arrs["w3"]), "conv2d", "(2, 4, 8, 8)",
+           "(6, 3, 3, 3)", "channel")
+
+
+def test_conv_groups_not_dividing(arrs):
+    raises(ValueError, lambda: lax.conv2d(arrs["x"], arrs["wg"], groups=3), "conv2d", "groups",
+           "(2, 4, 8, 8)", "(6, 2, 3, 3)")
+    raises(ValueError, lambda: lax.conv2d(arrs["x"], arrs["w"], groups=0), "conv2d", "groups")
+
+
+def test_conv_kernel_larger_than_padded_input(arrs):
+    msg = raises(ValueError, lambda: lax.conv2d(arrs["x"], arrs["big"]), "conv2d", "(2, 4, 8, 8)",
+                 "(6, 4, 11, 11)")
+    assert "larger" in msg
+    # padding that makes it fit is fine: only check it is accepted by the shape rule
+    assert lax.conv_plan((2, 4, 8, 8), (6, 4, 11, 11), padding=2).strategy
+
+
+def test_conv_negative_padding(arrs):
+    for p in (-1, (1, -1), ((0, 0), (-1, 0))):
+        raises(ValueError, lambda p=p: lax.conv2d(arrs["x"], arrs["w"], padding=p), "conv2d",
+               "padding", "(2, 4, 8, 8)")
+
+
+def test_conv_bad_padding_form(arrs):
+    raises(ValueError, lambda: lax.conv2d(arrs["x"], arrs["w"], padding="FULL"), "conv2d",
+           "padding")
+    raises(TypeError, lambda: lax.conv2d(arrs["x"], arrs["w"], padding=1.5), "conv2d", "padding")
+
+
+def test_conv_bad_stride_dilation(arrs):
+    raises(ValueError, lambda: lax.conv2d(arrs["x"], arrs["w"], stride=0), "conv2d", "stride")
+    raises(ValueError, lambda: lax.conv2d(arrs["x"], arrs["w"], dilation=(1, 0)), "conv2d",
+           "dilation")
+    raises(TypeError, lambda: lax.conv2d(arrs["x"], arrs["w"], stride=(1, 2, 3)), "conv2d",
+           "stride")
+
+
+def test_conv_wrong_ndim(arrs):
+    raises(ValueError, lambda: lax.conv2d(arrs["x3"], arrs["w"]), "conv2d", "(4, 8, 8)", "4-D")
+    raises(ValueError, lambda: lax.conv2d(arrs["x"], arrs["a"]), "conv2d", "(3, 4)")
+
+
+def test_conv_mixed_dtypes(arrs):
+    raises(TypeError, lambda: lax.conv2d(arrs["x"], arrs["w64"]), "conv2d", "float32", "float64")
+    raises(TypeError, lambda: lax.conv_transpose2d(arrs["xt"], arrs["w64"]), "conv_transpose2d",
+           "float32", "float64")
+
+
+def test_conv_int_inputs(arrs):
+    xi = fnp.asarray(np.ones((1, 4, 5, 5), np.int32))
+    wi = fnp.asarray(np.ones((2, 4, 3, 3), np.int32))
+    raises(TypeError, lambda: lax.conv2d(xi, wi), "conv2d", "int32")
+
+
+def test_conv_list_instead_of_array(arrs):
+    x_list = np.asarray(arrs["x"]).tolist()
+    raises(TypeError, lambda: lax.conv2d(x_list, arrs["w"]), "conv2d", "x", "list")
+    raises(TypeError, lambda: lax.conv2d(arrs["x"], np.asarray(arrs["w"])), "conv2d", "w",
+           "ndarray")
+    raises(TypeError, lambda: lax.conv_transpose2d([[1.0]], arrs["w"]), "conv_transpose2d", "x")
+
+
+def test_conv_bias_shape(arrs):
+    raises(ValueError, lambda: lax.conv2d(arrs["x"], arrs["w"], arrs["b_bad"]), "conv2d", "bias",
+           "(7,)")
+
+
+def test_conv_bad_strategy_name(arrs):
+    raises(ValueError, lambda: lax.conv2d(arrs["x"], arrs["w"], strategy="fft"), "conv2d",
+           "strategy", "fft")
+    raises(ValueError, lambda: lax.conv_transpose2d(arrs["xt"], arrs["w"], strategy="bogus"),
+           "strategy", "bogus")
+
+
+def test_conv_strategy_that_cannot_run(arrs):
+    msg = raises(ValueError, lambda: lax.conv2d(arrs["x"], arrs["w5"], strategy="winograd"),
+                 "conv2d", "winograd", "(2, 4, 8, 8)", "(6, 4, 5, 5)")
+    assert "3x3" in msg  # the reason
+    raises(ValueError, lambda: lax.conv2d(arrs["x"], arrs["w"], stride=2, strategy="winograd"),
+           "winograd", "stride")
+    raises(ValueError, lambda: lax.conv2d(arrs["x"], arrs["w"], strategy="depthwise"),
+           "depthwise", "groups")
+
+
+def test_conv_bad_precision(arrs):
+    raises(ValueError, lambda: lax.conv2d(arrs["x"], arrs["w"], precision="bf16"), "conv2d",
+           "precision")
+
+
+def test_conv_transpose_errors(arrs):
+    # w must be (C_in, C_out // groups, KH, KW): x has 6 channels, w.shape[0] = 4
+    raises(ValueError, lambda: lax.conv_transpose2d(arrs["xt"], arrs["wt_bad"]),
+           "conv_transpose2d", "channel")
+    raises(ValueError, lambda: lax.conv_transpose2d(arrs["xt"], arrs["w"], padding=-1),
+           "conv_transpose2d", "padding")
+    raises(ValueError, lambda: lax.conv_transpose2d(arrs["xt"], arrs["w"], output_padding=1),
+           "conv_transpose2d", "output_padding")
+    raises(TypeError, lambda: lax.conv_transpose2d(arrs["xt"], arrs["w"], padding="SAME"),
+           "conv_transpose2d", "padding")
+
+
+def test_conv_errors_under_tracing(arrs):
+    """The same checks run at trace time: nothing compiles, nothing is recorded."""
+    x, w3 = arrs["x"], arrs["w3"]
+    raises(ValueError, lambda: fc.make_jaxpr(lambda a, b: lax.conv2d(a, b))(x, w3), "conv2d",
+           "channel")
+    raises(ValueError, lambda: fc.grad(lambda b: fnp.sum(lax.conv2d(x, b)))(w3), "conv2d",
+           "channel")
+    raises(ValueError, lambda: fc.make_jaxpr(
+        lambda a, b: lax.conv2d(a, b, strategy="winograd"))(x, arrs["w5"]), "winograd")
+
+
+# ------------------------------------------------------------------ numpy
+
+def test_matmul_shape_mismatch(arrs):
+    raises(ValueError, lambda: fnp.matmul(arrs["a"], arrs["b"]), "matmul", "(3, 4)", "(5, 2)")
+    raises(ValueError, lambda: arrs["a"] @ arrs["a"], "matmul", "(3, 4)")
+    raises(ValueError, lambda: fnp.dot(arrs["a"], arrs["c"]), "(3, 4)", "(3, 5)")
+
+
+def test_einsum_size_mismatch(arrs):
+    raises(ValueError, lambda: fnp.einsum("ij,jk->ik", arrs["a"], arrs["c"]), "einsum", "j")
+
+
+def test_matmul_batch_mismatch():
+    a = fnp.asarray(np.ones((2, 3, 4), F32))
+    b = fnp.asarray(np.ones((3, 4, 5), F32))
+    raises(ValueError, lambda: fnp.matmul(a, b), "matmul", "(2,)", "(3,)")
+
+
+def test_reshape_wrong_size(arrs):
+    raises(ValueError, lambda: fnp.reshape(arrs["a"], (5, 3)), "reshape", "(3, 4)", "(5, 3)")
+    raises(ValueError, lambda: arrs["a"].reshape(5, -1), "reshape", "(3, 4)")
+    raises(ValueError, lambda: arrs["a"].reshape(-1, -1), "reshape")
+
+
+def test_broadcast_mismatch(arrs):
+    raises(ValueError, lambda: arrs["a"] + arrs["b"], "add", "(3, 4)", "(5, 2)")
+    raises(ValueError, lambda: fnp.maximum(arrs["a"], arrs["c"]), "(3, 4)", "(3, 5)")
+    raises(ValueError, lambda: fnp.broadcast_to(arrs["a"], (3, 5)), "broadcast_to", "(3, 4)",
+           "(3, 5)")
+    raises(ValueError, lambda: fnp.broadcast_to(arrs["a"], (4,)), "broadcast_to", "(3, 4)")
+    raises(ValueError, lambda: fnp.where(arrs["cond"], arrs["a"], arrs["b"]), "(3, 4)", "(5, 2)")
+
+
+def test_bad_axis_reductions_and_joins(arrs):
+    raises(ValueError, lambda: fnp.sum(arrs["a"], axis=2), "sum", "axis", "(3, 4)")
+    raises(ValueError, lambda: arrs["a"].max(axis=-3), "max", "axis", "(3, 4)")
+    raises(ValueError, lambda: fnp.mean(arrs["a"], axis=(0, 0)), "mean", "axis")
+    raises(ValueError, lambda: fnp.concatenate([arrs["a"], arrs["a"]], axis=2), "concatenate",
+           "axis")
+    raises(ValueError, lambda: fnp.concatenate([arrs["a"], arrs["c"]], axis=0), "concatenate",
+           "(3, 4)", "(3, 5)")
+    raises(ValueError, lambda: fnp.stack([arrs["a"], arrs["c"]]), "stack", "(3, 4)", "(3, 5)")
+    raises(ValueError, lambda: fnp.transpose(arrs["a"], (0, 0)), "transpose", "(3, 4)")
+    raises(ValueError, lambda: fnp.transpose(arrs["a"], (0,)), "transpose", "(3, 4)")
+    raises(ValueError, lambda: fnp.squeeze(arrs["a"], 0), "squeeze", "(3, 4)")
+    raises(ValueError, lambda: fnp.pad(arrs["a"], ((1, 1), (1, 1), (1, 1))), "pad", "(3, 4)")
+    raises(ValueError, lambda: fnp.pad(arrs["a"], -1), "pad", "negative")
+
+
+
+
+@pytest.mark.parametrize("call", [
+    lambda a: fnp.swapaxes(a, 0, 5),
+    lambda a: fnp.transpose(a, (0, 5)),
+    lambda a: fnp.flip(a, 3),
+    lambda a: fnp.expand_dims(a, 7),
+    lambda a: fnp.moveaxis(a, 4, 0),
+    lambda a: fnp.squeeze(a, 4),
+], ids=["swapaxes", "transpose", "flip", "expand_dims", "moveaxis", "squeeze"])
+def test_bad_axis_shape_ops(arrs, call):
+    a = fnp.reshape(arrs["a"], (3, 1, 4))  # a valid reshape, outside the no-kernel check
+    raises(ValueError, lambda: call(a), "axis")
+
+
+def test_elementwise_type_errors(arrs):
+    raises(TypeError, lambda: fnp.add(arrs["a"], "x"), "add")
+    raises(TypeError, lambda: fnp.exp({"a": 1}), "exp")
+    ai = fnp.asarray(np.ones(3, np.float32))
+    raises(TypeError, lambda: fnp.logical_and(ai, ai), "and", "float32")
+    raises(TypeError, lambda: fnp.asarray(np.ones(3, np.complex64)), "complex64")
+    raises(TypeError, lambda: fnp.zeros((2, 2), dtype="float8"), "dtype", "float8")
+
+
+def test_grad_input_errors(arrs):
+    xi = fnp.asarray(np.ones(3, np.int32))
+    raises(TypeError, lambda: fc.grad(lambda v: fnp.sum(v * 1.0))(xi), "grad", "int32")
+    raises(ValueError, lambda: fc.grad(lambda v: fnp.sum(v), argnums=3)(arrs["a"]), "argnums")
+
+
+def test_grad_non_scalar_output_message(arrs):
+    with pytest.raises(TypeError) as ei:
+        fc.grad(lambda v: v * 2.0)(arrs["a"])
+    assert "grad" in str(ei.value) and "scalar" in str(ei.value) and "(3, 4)" in str(ei.value)
+
+
+def test_grad_non_scalar_output_raises_before_kernels():
+    v = fnp.asarray(np.ones((13, 1, 7), np.float16))  # a shape no other test compiles for
+    raises(TypeError, lambda: fc.grad(lambda t: t * 3.0 - 1.0)(v), "grad", "scalar", "(13, 1, 7)")
+
+
+def test_failed_call_leaves_arrays_unchanged(arrs):
+    before = {k: np.asarray(v).copy() for k, v in arrs.items()}
+    for f in (lambda: lax.conv2d(arrs["x"], arrs["w3"]), lambda: arrs["a"] @ arrs["b"],
+              lambda: arrs["a"] + arrs["b"]):
+        with pytest.raises((TypeError, ValueError)):
+            f()
+    for k, v in arrs.items():
+        np.testing.assert_array_equal(np.asarray(v), before[k])
