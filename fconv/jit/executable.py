@@ -8,6 +8,8 @@ buffer and scalar slots and enqueues. Eager execution is the one-equation case.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pyopencl as cl
 
@@ -127,6 +129,11 @@ class Executable:
         self._plan_liveness()
         self._prepare_static()
 
+    @property
+    def reuse_buffers(self) -> bool:
+        """False under ``FCONV_NO_BUFFER_REUSE=1`` (for measuring what reuse saves)."""
+        return os.environ.get("FCONV_NO_BUFFER_REUSE") != "1"
+
     def _plan_liveness(self):
         """Allocate each intermediate just before its first launch and drop it after its last,
         so the pool hands its memory to later intermediates (the queue is in order)."""
@@ -146,7 +153,7 @@ class Executable:
                 self._alloc_upfront.append(slot)
                 continue
             self._alloc_at[first[slot]].append(slot)
-            if slot not in keep:
+            if slot not in keep and self.reuse_buffers:
                 self._free_at[last[slot]].append(slot)
         self._sizes = [max(a.nbytes, 1) if a is not None else 0 for a in self._slot_avals]
         for name, nbytes in self._temps.items():
