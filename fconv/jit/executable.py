@@ -177,6 +177,8 @@ class Executable:
 
     def step_primitives(self, step) -> list:
         """Names of the IR primitives a launch computes."""
+        if step.launch.primitives:
+            return list(step.launch.primitives)
         e = self.jaxpr.eqns[step.eqn_index]
         body = e.params.get("body") if e.primitive.name == "fused_elementwise" else None
         return body.primitives if body is not None else [e.primitive.name]

@@ -60,17 +60,12 @@ def _c_literal(val, dtype) -> str:
 _OPERAND = re.compile(r"\ba(\d+)\b")
 
 
-@fused_p.def_lowering
-def _fused_lower(ctx, *, body):
-    shape = body.outvars[0].aval.shape
+def body_statements(body: FusedBody) -> tuple:
+    """OpenCL C statements computing every member of ``body`` from ``a<i>`` (its inputs).
+
+    Returns (statements, {Var: C name of its value}); literals are inlined.
+    """
     index = {v: i for i, v in enumerate(body.invars)}
-    ops, refs, views = [], [], {}
-    for i, (v, ref) in enumerate(zip(body.invars, ctx.ins)):
-        kind = classify(v.aval.shape, shape)
-        ops.append(Operand(kind, v.aval.dtype))
-        refs.append(ref)
-        if kind == "strided":
-            views[i] = (0, broadcast_strides(v.aval.shape, shape))
     names: dict = {}
     stmts = []
     for k, e in enumerate(body.eqns):
@@ -91,6 +86,22 @@ def _fused_lower(ctx, *, body):
         ct = dtypes.c_compute(out.aval.dtype)
         stmts.append(f"const {ct} t{k} = ({ct})({expr});")
         names[out] = f"t{k}"
+    for v in body.invars:  # an input returned as is
+        names.setdefault(v, f"a{index[v]}")
+    return stmts, names
+
+
+@fused_p.def_lowering
+def _fused_lower(ctx, *, body):
+    shape = body.outvars[0].aval.shape
+    ops, refs, views = [], [], {}
+    for i, (v, ref) in enumerate(zip(body.invars, ctx.ins)):
+        kind = classify(v.aval.shape, shape)
+        ops.append(Operand(kind, v.aval.dtype))
+        refs.append(ref)
+        if kind == "strided":
+            views[i] = (0, broadcast_strides(v.aval.shape, shape))
+    stmts, names = body_statements(body)
     outs = [Operand("flat", v.aval.dtype) for v in body.outvars]
     exprs = [names[v] for v in body.outvars]
     kname = "fused_" + "_".join(dict.fromkeys(body.primitives))[:48]

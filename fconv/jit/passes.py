@@ -45,9 +45,10 @@ def cse(jaxpr: Jaxpr) -> Jaxpr:
 
 
 def optimize(jaxpr: Jaxpr, fuse: bool = True) -> Jaxpr:
-    """The pass pipeline jit runs: CSE, DCE, then elementwise fusion."""
+    """The pass pipeline jit runs: CSE, DCE, elementwise fusion, then epilogue fusion."""
     jaxpr = dce(cse(jaxpr))
     if fuse:
+        from .epilogue import fuse_epilogues
         from .fusion import fuse_elementwise
-        jaxpr = fuse_elementwise(jaxpr)
+        jaxpr = fuse_epilogues(fuse_elementwise(jaxpr))
     return jaxpr

@@ -63,6 +63,7 @@ class Launch:
     local_size: tuple | None
     args: tuple
     note: str = ""   # a human-readable word for plans (e.g. "im2col", "gemm 8x32")
+    primitives: tuple = ()  # IR primitives this launch computes, when not just its equation's
 
 
 @dataclass

@@ -21,9 +21,20 @@
 /* floor(a / b) for b > 0 and any a */
 #define FLOOR_DIV_POS(a, b) (((a) >= 0) ? (a) / (b) : -((-(a) + (b) - 1) / (b)))
 
+/* Epilogue hook of the forward kernel (jit fuses bias, activations, residual adds):
+ * CONV_EPILOGUE(v, idx) maps the value stored at y[idx]; CONV_EPI_PARAMS are
+ * extra kernel parameters it reads. Both come from a generated prelude. */
+#ifndef CONV_EPILOGUE
+#define CONV_EPILOGUE(v, idx) (v)
+#endif
+
 __kernel void conv2d_fwd(__global const storage_t *restrict x,
                          __global const storage_t *restrict w,
-                         __global storage_t *restrict y)
+                         __global storage_t *restrict y
+#ifdef CONV_EPI_PARAMS
+                         , CONV_EPI_PARAMS
+#endif
+                         )
 {
     const long gid = get_global_id(0);
     if (gid >= (long)CV_N * CV_O * CV_OH * CV_OW) return;
@@ -52,7 +63,7 @@ __kernel void conv2d_fwd(__global const storage_t *restrict x,
             }
         }
     }
-    STORE(y, gid, acc);
+    STORE(y, gid, CONV_EPILOGUE(acc, gid));
 }
 
 __kernel void conv2d_bwd_data(__global const storage_t *restrict dy,

@@ -30,7 +30,9 @@
  *
  * Tunables (-D NAME=value): MWI, VW (2/4/8/16), NWV, RT, KB, and for NT
  * NT_R, NT_C, KV.  GEMM_EPILOGUE(v, b, row, col) maps each value at its
- * store (default identity; jit fuses bias / ReLU through it).
+ * store (default identity; jit fuses bias / ReLU through it, defining it in a
+ * generated prelude together with GEMM_EPI_PARAMS, extra kernel parameters
+ * appended after c_bstride that the epilogue reads: bias, residual, ...).
  *
  * Measured (Intel OpenCL CPU runtime 2024, 2-core Zen 5 VM, float32; NumPy
  * with OPENBLAS_CORETYPE=SkylakeX reached ~190-200 GFLOP/s on this VM, not
@@ -208,7 +210,11 @@ void gemm(__global const storage_t *restrict A,
           __global storage_t *restrict C,
           int M_, int N_, int K, int lda_, int ldb_, int ldc,
           int a_off, int b_off, int c_off,
-          int a_bstride, int b_bstride, int c_bstride)
+          int a_bstride, int b_bstride, int c_bstride
+#ifdef GEMM_EPI_PARAMS
+          , GEMM_EPI_PARAMS
+#endif
+          )
 {
 #ifdef SWAP_AB
     const int M = N_, N = M_, lda = ldb_, ldb = lda_;
