@@ -96,7 +96,15 @@ def epilogue_prelude(body: FusedBody, v_index: int, primary: int, dtype) -> tupl
     return "\n".join(src) + "\n", list(call_args)
 
 
-_HOOKS = {"gemm": ("gemm/gemm.cl", 2), "conv2d_fwd": ("conv/naive.cl", 2)}  # kernel -> (file, out arg)
+def _hook(ln):
+    """(kind, out arg index) of a launch's epilogue hook, or None."""
+    if ln.epilogue is not None:
+        return ln.epilogue
+    if ln.kernel == "gemm" and ln.source == "gemm/gemm.cl":
+        return ("gemm", 2)
+    if ln.kernel == "conv2d_fwd" and ln.source == "conv/naive.cl":
+        return ("conv", 2)
+    return None
 
 
 def attach_epilogue(plan: KernelPlan, out_name: str, body: FusedBody, v_index: int, primary: int,
@@ -108,9 +116,9 @@ def attach_epilogue(plan: KernelPlan, out_name: str, body: FusedBody, v_index: i
     writers = [i for i, ln in enumerate(plan.launches) if Buf(out_name) in ln.args]
     for i in writers:
         ln = plan.launches[i]
-        hook = _HOOKS.get(ln.kernel)
-        if hook is None or ln.args[hook[1]] != Buf(out_name) or (
-                "-D TRANS_A" in ln.options and "-D TRANS_B" in ln.options):
+        hook = _hook(ln)
+        if hook is None or isinstance(ln.source, GeneratedSource) or ln.args[hook[1]] != Buf(out_name) or (
+                hook[0] == "gemm" and "-D TRANS_A" in ln.options and "-D TRANS_B" in ln.options):
             return False
     if not writers:
         return False
@@ -127,7 +135,7 @@ def attach_epilogue(plan: KernelPlan, out_name: str, body: FusedBody, v_index: i
             plan.launches[i] = dataclasses.replace(ln, primitives=(producer,))
     for i in writers:
         ln = plan.launches[i]
-        text = prelude + f'#include "{_HOOKS[ln.kernel][0]}"\n'
+        text = prelude + f'#include "{ln.source}"\n'
         src = GeneratedSource(f"{ln.kernel}_epilogue", text)
         plan.launches[i] = dataclasses.replace(ln, source=src, args=tuple(ln.args) + tuple(refs),
                                                note=(ln.note + " + epilogue " + "+".join(body.primitives)),

@@ -64,6 +64,11 @@ class Launch:
     args: tuple
     note: str = ""   # a human-readable word for plans (e.g. "im2col", "gemm 8x32")
     primitives: tuple = ()  # IR primitives this launch computes, when not just its equation's
+    # epilogue hook of a kernel that writes a conv/matmul output: ("gemm", out_arg) for gemm.cl
+    # (GEMM_EPILOGUE(v, b, row, col) / GEMM_EPI_PARAMS) or ("conv", out_arg) for a conv kernel
+    # that stores y[idx] through CONV_EPILOGUE(v, idx) (idx: y's linear NCHW index) and
+    # appends CONV_EPI_PARAMS to its parameters. None: no hook.
+    epilogue: tuple | None = None
 
 
 @dataclass
