@@ -173,3 +173,8 @@ def plan_im2col(device, spec: ConvSpec, direction: str, dtype="float32",
         if i > 0:
             launch("accumulate", (O * K,), (Buf(nm["dw"]), Buf(TEMP_DW)), "accumulate dw")
     return plan
+
+
+def applicable(spec: ConvSpec, direction: str) -> str | None:
+    """im2col + GEMM runs every convolution (large ones in batch chunks)."""
+    return None

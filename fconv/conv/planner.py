@@ -1,11 +1,16 @@
 """Choosing a convolution strategy: applicability rules, then preference.
 
-``choose(profile, spec, direction, dtype, requested)`` returns
+Each strategy lives in ``fconv/conv/<name>.py`` with
+``applicable(spec, direction) -> str | None`` (why it cannot run, or None) and
+``plan_<name>(device, spec, direction, dtype, names=None) -> KernelPlan``.
+``choose(spec, direction, dtype, requested, device)`` returns
 ``(strategy, reason)``; ``plan(...)`` returns the chosen strategy's KernelPlan.
 A strategy named explicitly that cannot run the shape raises ValueError with
 the reason (at trace time: the primitives call ``check`` in their shape rule).
 """
 from __future__ import annotations
+
+import importlib
 
 from .spec import ConvSpec
 
@@ -13,25 +18,24 @@ CONV_STRATEGIES = ("naive", "im2col", "implicit_gemm", "tiled_local", "winograd"
 DIRECTIONS = ("forward", "backward_data", "backward_weights")
 
 
-def _planners():
-    from .im2col import plan_im2col
-    from .naive import plan_naive
-    return {"naive": plan_naive, "im2col": plan_im2col}
+def strategy_module(name: str):
+    """The module implementing strategy ``name``, or None when this build has none."""
+    try:
+        return importlib.import_module(f"fconv.conv.{name}")
+    except ModuleNotFoundError as e:
+        if e.name == f"fconv.conv.{name}":
+            return None
+        raise
 
 
 def unavailable_reason(spec: ConvSpec, direction: str, strategy: str) -> str | None:
     """Why ``strategy`` cannot run this convolution, or None when it can."""
     if strategy not in CONV_STRATEGIES:
         return f"unknown strategy {strategy!r}; choose 'auto' or one of {CONV_STRATEGIES}"
-    if strategy in ("naive", "im2col"):
-        return None
-    if strategy == "winograd" and not (spec.KH == spec.KW == 3 and spec.stride == (1, 1)
-                                       and spec.dilation == (1, 1)):
-        return "winograd needs a 3x3 kernel with stride 1 and dilation 1"
-    if strategy == "depthwise" and not (spec.groups == spec.C == spec.O):
-        return f"depthwise needs groups == in_channels == out_channels (got groups={spec.groups}, " \
-               f"C={spec.C}, O={spec.O})"
-    return f"strategy {strategy!r} is not implemented in this version of fconv (available: naive, im2col)"
+    mod = strategy_module(strategy)
+    if mod is None or not hasattr(mod, "applicable"):
+        return f"strategy {strategy!r} is not implemented in this version of fconv"
+    return mod.applicable(spec, direction)
 
 
 def check(op: str, spec: ConvSpec, direction: str, strategy: str) -> None:
@@ -60,4 +64,5 @@ def choose(spec: ConvSpec, direction: str, dtype, requested: str = "auto", devic
 
 def plan(device, spec: ConvSpec, direction: str, dtype, strategy: str, names: dict):
     """The KernelPlan of ``strategy`` (already chosen) for this convolution."""
-    return _planners()[strategy](device.cl_device, spec, direction, dtype, names=names)
+    mod = strategy_module(strategy)
+    return getattr(mod, f"plan_{strategy}")(device.cl_device, spec, direction, dtype, names=names)
