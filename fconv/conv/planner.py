@@ -48,18 +48,59 @@ def check(op: str, spec: ConvSpec, direction: str, strategy: str) -> None:
                          f"(stride={spec.stride}, dilation={spec.dilation}, groups={spec.groups}): {why}")
 
 
+def candidates(spec: ConvSpec, direction: str) -> list:
+    """The strategies that can run this convolution, in CONV_STRATEGIES order."""
+    return [s for s in CONV_STRATEGIES if unavailable_reason(spec, direction, s) is None]
+
+
+def _versions(cands) -> dict:
+    return {s: getattr(strategy_module(s), "VERSION", 1) for s in cands}
+
+
 def choose(spec: ConvSpec, direction: str, dtype, requested: str = "auto", device=None) -> tuple:
-    """``(strategy, reason)`` for a convolution on ``device``."""
+    """``(strategy, reason)`` for a convolution on ``device``.
+
+    Order of decision: an explicit request; rules that are right on every device
+    (depthwise shapes, 1x1 GEMMs); a measurement stored in the autotune database
+    (made now when ``FCONV_AUTOTUNE=1``); else the cost model on the device profile.
+    """
+    from . import autotune, cost
     if requested != "auto":
         check(spec.op, spec, direction, requested)
         return requested, "requested by the caller"
-    depthwise = spec.groups == spec.C and spec.groups == spec.O
+    cands = candidates(spec, direction)
+    depthwise = spec.groups == spec.C and spec.O % spec.C == 0 and spec.C > 1
+    if depthwise and "depthwise" in cands:
+        return "depthwise", "rule: depthwise conv (one input channel per group) -> channel-vectorised direct kernel"
     if depthwise:
-        return "naive", "depthwise (one channel per group): direct loops beat 1-wide GEMMs"
+        return "naive", "rule: depthwise conv (one channel per group): direct loops beat 1-wide GEMMs"
+    pointwise = (spec.KH, spec.KW) == (1, 1) and spec.stride == (1, 1) and spec.padding == ((0, 0), (0, 0))
+    if pointwise and "implicit_gemm" in cands:
+        return "implicit_gemm", "rule: 1x1 stride-1 conv is a GEMM on the activations as they lie"
     cg, og = spec.C // spec.groups, spec.O // spec.groups
     if cg * spec.KH * spec.KW < 4 and og < 4:
-        return "naive", f"tiny GEMM ({og}x{cg * spec.KH * spec.KW} per group): direct loops"
-    return "im2col", "im2col + register-blocked GEMM (the GEMM path for dense/grouped convs)"
+        return "naive", f"rule: tiny GEMM ({og}x{cg * spec.KH * spec.KW} per group): direct loops"
+    if device is None:
+        return "im2col", "no device profile: the GEMM path"
+    key = autotune.key_of(device, spec, direction, dtype, _versions(cands))
+    hit = autotune.lookup(key)
+    if hit is not None and hit[0] in cands:
+        times = ", ".join(f"{k} {v:.2f} ms" for k, v in sorted(hit[1].items(), key=lambda kv: kv[1]))
+        return hit[0], f"autotuned (stored measurement): {times}"
+    fast = [s for s in cands if s != "naive"] or cands
+    if autotune.enabled():
+        times = autotune.measure(device, spec, direction, dtype, fast[:8])
+        best = min(times, key=times.get)
+        autotune.store(key, best, times)
+        return best, "autotuned now: " + ", ".join(f"{k} {v:.2f} ms" for k, v in
+                                                   sorted(times.items(), key=lambda kv: kv[1]))
+    prof = device.profile
+    itemsize = 2 if str(dtype) == "float16" else 8 if str(dtype) == "float64" else 4
+    est = {s: cost.estimate_ms(s, spec, direction, prof, itemsize) for s in fast}
+    best = min(est, key=lambda s: (est[s], CONV_STRATEGIES.index(s)))
+    others = ", ".join(f"{k} {v:.2f}" for k, v in sorted(est.items(), key=lambda kv: kv[1]) if k != best)
+    return best, (f"cost model: {best} est. {est[best]:.2f} ms" + (f" (vs {others} ms)" if others else "")
+                  + f" on {prof.peak_gflops:.0f} GFLOP/s, {prof.bandwidth_gbs:.0f} GB/s")
 
 
 def plan(device, spec: ConvSpec, direction: str, dtype, strategy: str, names: dict):

@@ -1,0 +1,47 @@
+"""A cost model of the convolution strategies on a device profile.
+
+Each strategy's time is estimated from its arithmetic (at a fraction of the
+device's measured peak that this strategy's kernels reach on that kind of
+device) and its memory traffic (at the measured bandwidth). The fractions are
+measured figures, kept here in one table; the autotuner replaces estimates with
+measurements where it has them.
+"""
+from __future__ import annotations
+
+from .spec import ConvSpec
+
+# fraction of measured peak GFLOP/s each strategy's kernels reach, by device kind
+EFFICIENCY = {
+    "cpu": {"naive": 0.04, "im2col": 0.45, "implicit_gemm": 0.45, "tiled_local": 0.05,
+            "winograd": 0.40, "depthwise": 0.10},
+    "gpu": {"naive": 0.03, "im2col": 0.30, "implicit_gemm": 0.40, "tiled_local": 0.30,
+            "winograd": 0.35, "depthwise": 0.10},
+}
+
+
+def _bytes(spec: ConvSpec, itemsize: int) -> dict:
+    x = spec.N * spec.C * spec.H * spec.W
+    w = spec.O * spec.CG * spec.KH * spec.KW
+    y = spec.N * spec.O * spec.OH * spec.OW
+    cols = spec.N * spec.C * spec.KH * spec.KW * spec.OH * spec.OW
+    return {"x": x * itemsize, "w": w * itemsize, "y": y * itemsize, "cols": cols * itemsize}
+
+
+def estimate_ms(strategy: str, spec: ConvSpec, direction: str, profile, itemsize: int = 4) -> float:
+    """Estimated milliseconds of ``strategy`` for this convolution on ``profile``."""
+    kind = "gpu" if profile.kind == "gpu" else "cpu"
+    eff = EFFICIENCY[kind].get(strategy, 0.05)
+    flops = spec.flops
+    b = _bytes(spec, itemsize)
+    traffic = b["x"] + b["w"] + b["y"]
+    if strategy == "im2col":
+        traffic += 2 * b["cols"]  # written by im2col, read by the GEMM
+    if strategy == "winograd":
+        tiles_flops = 2.25 if direction != "backward_weights" else 1.0  # F(2x2,3x3): 36/16 fewer multiplies
+        flops = flops / tiles_flops
+        traffic += 4 * (b["x"] + b["y"])  # transformed tiles in and out
+    if strategy == "depthwise":
+        eff = EFFICIENCY[kind]["depthwise"]
+    compute_s = flops / (profile.peak_gflops * 1e9 * eff)
+    memory_s = traffic / (profile.bandwidth_gbs * 1e9)
+    return 1e3 * max(compute_s, memory_s)
