@@ -68,13 +68,14 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, strategy=
     if b is not None and tuple(b.shape) != (s.O,):
         raise ValueError(f"conv2d: bias must have shape ({s.O},), got {tuple(b.shape)} "
                          f"(x{tuple(x.shape)}, w{tuple(w.shape)})")
+    extra = {} if precision is None else {"precision": precision}
     y = conv2d_p.bind(x, w, stride=s.stride, padding=s.padding, dilation=s.dilation, groups=s.groups,
-                      strategy=strategy)
+                      strategy=strategy, **extra)
     return _add_bias("conv2d", y, b, s.O)
 
 
 def conv_transpose2d(x, w, b=None, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1,
-                     strategy="auto"):
+                     strategy="auto", precision=None):
     """Transposed convolution (PyTorch's ``conv_transpose2d``): the input gradient of a conv.
 
     x: ``(N, C, H, W)``; w: ``(C, O // groups, KH, KW)``; b: ``(O,)`` -> ``(N, O, Hout, Wout)``
@@ -82,15 +83,16 @@ def conv_transpose2d(x, w, b=None, *, stride=1, padding=0, output_padding=0, dil
 
     Example: ``lax.conv_transpose2d(x, w, stride=2, padding=1)`` doubles H and W for 4x4 kernels.
     """
-    _check_common("conv_transpose2d", x, w, b, strategy, None)
+    _check_common("conv_transpose2d", x, w, b, strategy, precision)
     s = ConvSpec.from_conv_transpose2d(x.shape, w.shape, stride=stride, padding=padding,
                                        output_padding=output_padding, dilation=dilation,
                                        groups=groups, op="conv_transpose2d")
     if b is not None and tuple(b.shape) != (s.C,):
         raise ValueError(f"conv_transpose2d: bias must have shape ({s.C},), got {tuple(b.shape)} "
                          f"(x{tuple(x.shape)}, w{tuple(w.shape)})")
+    extra = {} if precision is None else {"precision": precision}
     y = conv2d_backward_data_p.bind(x, w, stride=s.stride, padding=s.padding, dilation=s.dilation,
-                                    groups=s.groups, input_hw=(s.H, s.W), strategy=strategy)
+                                    groups=s.groups, input_hw=(s.H, s.W), strategy=strategy, **extra)
     return _add_bias("conv_transpose2d", y, b, s.C)
 
 
@@ -107,7 +109,7 @@ class ConvPlan:
 
 
 def conv_plan(x_shape, w_shape, dtype="float32", *, direction="forward", device=None, stride=1,
-              padding=0, dilation=1, groups=1, strategy="auto", **_ignored) -> ConvPlan:
+              padding=0, dilation=1, groups=1, strategy="auto", precision=None) -> ConvPlan:
     """Which strategy ``"auto"`` picks for this conv on the default device and why (runs nothing).
 
     Example: ``lax.conv_plan((8, 64, 56, 56), (64, 64, 3, 3), padding=1).strategy``.
@@ -119,7 +121,9 @@ def conv_plan(x_shape, w_shape, dtype="float32", *, direction="forward", device=
                              groups=groups, op="conv_plan")
     if direction not in planner.DIRECTIONS:
         raise ValueError(f"conv_plan: direction={direction!r} is not one of {planner.DIRECTIONS}")
-    name, why = planner.choose(s, direction, dtypes.canonicalize(dtype), strategy, device)
+    from .core import config
+    precision = precision if precision is not None else config.get_precision()
+    name, why = planner.choose(s, direction, dtypes.canonicalize(dtype), strategy, device, precision=precision)
     return ConvPlan(s, direction, name, why, device)
 
 

@@ -57,7 +57,8 @@ def _versions(cands) -> dict:
     return {s: getattr(strategy_module(s), "VERSION", 1) for s in cands}
 
 
-def choose(spec: ConvSpec, direction: str, dtype, requested: str = "auto", device=None) -> tuple:
+def choose(spec: ConvSpec, direction: str, dtype, requested: str = "auto", device=None,
+           precision=None) -> tuple:
     """``(strategy, reason)`` for a convolution on ``device``.
 
     Order of decision: an explicit request; rules that are right on every device

@@ -35,8 +35,10 @@ def apply_primitive(prim, args, params):
         device = default_device()
     in_avals = [a.aval for a in args]
     out_avals = prim.abstract_eval(*in_avals, **params)  # raises before any kernel runs
+    from .config import code_settings
     key = (prim, _params_key(params),
-           tuple(("lit", a.aval.dtype) if isinstance(a, Literal) else a.aval for a in args), device)
+           tuple(("lit", a.aval.dtype) if isinstance(a, Literal) else a.aval for a in args), device,
+           code_settings())
     exe = _CACHE.get(key)
     if exe is None:
         exe = _compile_one(prim, args, params, out_avals, device)

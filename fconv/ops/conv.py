@@ -41,7 +41,7 @@ def _same_float(op, a, b, an, bn):
 # ----------------------------------------------------------------- shape rules
 
 @conv2d_p.def_abstract_eval
-def _conv_abstract(x, w, *, stride, padding, dilation, groups, strategy="auto"):
+def _conv_abstract(x, w, *, stride, padding, dilation, groups, strategy="auto", precision=None):
     _same_float("conv2d", x, w, "x", "w")
     s = _spec("conv2d", x.shape, w.shape, stride, padding, dilation, groups)
     planner.check("conv2d", s, "forward", strategy)
@@ -49,7 +49,8 @@ def _conv_abstract(x, w, *, stride, padding, dilation, groups, strategy="auto"):
 
 
 @conv2d_backward_data_p.def_abstract_eval
-def _bwd_data_abstract(dy, w, *, stride, padding, dilation, groups, input_hw, strategy="auto"):
+def _bwd_data_abstract(dy, w, *, stride, padding, dilation, groups, input_hw, strategy="auto",
+                       precision=None):
     op = "conv2d_backward_data"
     _same_float(op, dy, w, "dy", "w")
     if dy.ndim != 4 or w.ndim != 4:
@@ -64,7 +65,8 @@ def _bwd_data_abstract(dy, w, *, stride, padding, dilation, groups, input_hw, st
 
 
 @conv2d_backward_weights_p.def_abstract_eval
-def _bwd_weights_abstract(x, dy, *, stride, padding, dilation, groups, kernel_hw, strategy="auto"):
+def _bwd_weights_abstract(x, dy, *, stride, padding, dilation, groups, kernel_hw, strategy="auto",
+                          precision=None):
     op = "conv2d_backward_weights"
     _same_float(op, x, dy, "x", "dy")
     if x.ndim != 4 or dy.ndim != 4:
@@ -104,7 +106,7 @@ def _lower(prim):
         spec = spec_of(prim, ctx.avals_in, params)
         dtype = ctx.avals_in[0].dtype
         strategy, _why = planner.choose(spec, direction, dtype, params.get("strategy", "auto"),
-                                        ctx.device)
+                                        ctx.device, precision=effective_precision(params))
         ins, out = _ROLES[direction]
         names = {ins[0]: ctx.ins[0].name, ins[1]: ctx.ins[1].name, out: ctx.outs[0].name}
         plan = planner.plan(ctx.device, spec, direction, dtype.name, strategy, names)
@@ -112,6 +114,13 @@ def _lower(prim):
         # temps are per equation: prefix their names so two convs never share one
         return _prefix_temps(plan, ctx.temp(""))
     return lower
+
+
+def effective_precision(params):
+    """The precision a conv is planned for: its own, else ``fc.default_precision``'s."""
+    from ..core import config
+    p = params.get("precision")
+    return p if p is not None else config.get_precision()
 
 
 def _prefix_temps(plan, prefix):
@@ -134,7 +143,8 @@ for _p in _DIRECTION:
 # ----------------------------------------------------------------- VJPs (the closed triad)
 
 def _common(params):
-    return {k: params[k] for k in ("stride", "padding", "dilation", "groups")}
+    """The geometry (and precision, when one was asked for) the triad's members share."""
+    return {k: params[k] for k in ("stride", "padding", "dilation", "groups", "precision") if k in params}
 
 
 @conv2d_p.def_vjp
