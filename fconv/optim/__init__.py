@@ -36,7 +36,12 @@ from .transforms import (EmptyState, GradientTransformation, ScaleByAdamState,  
                          chain, clip_by_global_norm, global_norm, identity, scale,
                          scale_by_adam, scale_by_learning_rate, trace)
 
-__all__ = ["GradientTransformation", "sgd", "adam", "adamw", "chain", "apply_updates", "scale",
+from .loss_scale import (LossScale, LossScaledState, LossScaleState, all_finite,  # noqa: F401,E402
+                         cast_tree, current_scale, dynamic_loss_scale, loss_scaled, static_loss_scale)
+
+__all__ = ["LossScale", "LossScaledState", "LossScaleState", "all_finite", "cast_tree", "current_scale",
+           "dynamic_loss_scale", "loss_scaled", "static_loss_scale",
+           "GradientTransformation", "sgd", "adam", "adamw", "chain", "apply_updates", "scale",
            "scale_by_learning_rate", "add_decayed_weights", "trace", "scale_by_adam",
            "clip_by_global_norm", "global_norm", "identity"]
 
