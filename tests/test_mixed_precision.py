@@ -78,7 +78,7 @@ def _train(mixed):
         u, s = opt.update(g, s, p)
         return optim.apply_updates(p, u), s
 
-    for epoch in range(3):
+    for _epoch in range(3):
         for i in range(0, 512, 64):
             params, state = step(params, state, fnp.asarray(xtr[i:i + 64]), fnp.asarray(ytr[i:i + 64]))
     assert all(np.asarray(v).dtype == np.float32 for v in fc.tree_util.tree_leaves(params))  # masters
