@@ -189,7 +189,8 @@ def plan_elementwise(name: str, shape, inputs: list, outputs: list, exprs: list,
     n = int(np.prod(shape)) if shape else 1
     args.append(np.int32(n))
     args += [np.int32(d) for d in (shape2 if ndim else [])]
-    launch = Launch(GeneratedSource(name, src), name, (), (n,), None, tuple(args), note=note or name)
+    launch = Launch(GeneratedSource(name, src), name, (), (n,), None, tuple(args), note=note or name,
+                    elementwise=not out_views)
     return KernelPlan([launch])
 
 

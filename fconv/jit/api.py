@@ -106,6 +106,22 @@ class JitWrapped:
         self.trace_count = 0
         functools.update_wrapper(self, fun)
 
+    def _donated_positions(self, args, static_idx, n_consts) -> tuple:
+        """Positions (in the executable's argument list) of the leaves of donated arguments."""
+        if not self.donate_argnums:
+            return ()
+        n = len(args)
+        donate = {i % n for i in self.donate_argnums if -n <= i < n}
+        pos, out = n_consts, []
+        for i, a in enumerate(args):
+            if i in static_idx:
+                continue
+            k = len(tree_flatten(a)[0])
+            if i in donate:
+                out += range(pos, pos + k)
+            pos += k
+        return tuple(out)
+
     def _split(self, args, kwargs):
         n = len(args)
         static_idx = tuple(sorted(i % n for i in self.static_argnums if -n <= i < n))
@@ -180,7 +196,7 @@ class JitWrapped:
         t1 = time.perf_counter()
         from .passes import optimize
         jaxpr = optimize(jaxpr)
-        exe = Executable(jaxpr, device)
+        exe = Executable(jaxpr, device, donated=self._donated_positions(args, static_idx, len(consts)))
         t2 = time.perf_counter()
         entry = (ClosedJaxpr(jaxpr, consts, in_tree, store["tree"]), exe)
         if os.environ.get("FCONV_LOG_COMPILES") == "1":

@@ -56,8 +56,9 @@ class Executable:
     values are fixed at compile time.
     """
 
-    def __init__(self, jaxpr: Jaxpr, device, literals_dynamic: bool = False):
+    def __init__(self, jaxpr: Jaxpr, device, literals_dynamic: bool = False, donated: tuple = ()):
         self.jaxpr = jaxpr
+        self.donated = tuple(donated)  # positions in run()'s args whose buffers outputs may take
         self.device = device
         self.steps: list[_Step] = []
         self.plans: list = []  # (eqn, KernelPlan | Alias) for inspection
@@ -158,6 +159,22 @@ class Executable:
         self._sizes = [max(a.nbytes, 1) if a is not None else 0 for a in self._slot_avals]
         for name, nbytes in self._temps.items():
             self._sizes[self._slot[name]] = max(int(nbytes), 1)
+        # donation: an output first written after the last read of a donated input of the same
+        # size takes that input's buffer instead of a new one (the queue is in order)
+        self._take = [[] for _ in range(n)]  # step -> [(out slot, donated input slot)]
+        taken = set()
+        for d in self.donated:
+            last_read = last.get(d, -1)
+            for slot in sorted(keep, key=lambda s: first.get(s, -1)):
+                if slot in taken or slot < self._n_inputs or slot not in first:
+                    continue
+                same = self._slot_avals[slot] == self._slot_avals[d]
+                in_place = (first[slot] == last_read and same and self.steps[last_read].launch.elementwise)
+                if same and (first[slot] > last_read or in_place):
+                    self._alloc_at[first[slot]].remove(slot)
+                    self._take[first[slot]].append((slot, d))
+                    taken.add(slot)
+                    break
 
     def _resolve(self, name):
         while name in self._alias_of:
@@ -198,6 +215,9 @@ class Executable:
         dev = self.device
         bufs = [None] * len(self._slot_avals)
         for i, a in enumerate(args):
+            if a.buffer is None:
+                raise RuntimeError(f"argument {i} of a jitted call was deleted: it was donated to an "
+                                   "earlier call (donate_argnums); pass the new value instead")
             bufs[i] = a.buffer
         alloc = dev.pool.allocate
         sizes = self._sizes
@@ -205,10 +225,12 @@ class Executable:
             bufs[i] = alloc(sizes[i])
         lits = self._static_literals if literal_values is None else literal_values
         queue = dev.queue
-        alloc_at, free_at = self._alloc_at, self._free_at
+        alloc_at, free_at, take = self._alloc_at, self._free_at, self._take
         for n, st in enumerate(self.steps):
             for i in alloc_at[n]:
                 bufs[i] = alloc(sizes[i])
+            for i, d in take[n]:
+                bufs[i] = bufs[d]
             k = st.kernel
             for i, t in enumerate(st.template):
                 kind = t[0]
@@ -226,6 +248,8 @@ class Executable:
                 outs.append(to_device(np.asarray(ref[1].val), dev))
             else:
                 outs.append(Array(bufs[ref[1]], ref[2], dev))
+        for d in self.donated:  # donated arrays are deleted, as in JAX
+            args[d].buffer = None
         return outs
 
 

@@ -40,6 +40,9 @@ class Array(ArrayMethods):
     nbytes = property(lambda self: self.aval.nbytes)
 
     def __array__(self, dtype=None, copy=None):
+        if self.buffer is None:
+            raise RuntimeError(f"this array ({self.aval.str_short()}) was deleted: it was donated to a "
+                               "jitted call (donate_argnums)")
         out = np.empty(self.shape, self.dtype)
         if out.size:
             cl.enqueue_copy(self.device.queue, out, self.buffer, is_blocking=True)

@@ -69,6 +69,9 @@ class Launch:
     # that stores y[idx] through CONV_EPILOGUE(v, idx) (idx: y's linear NCHW index) and
     # appends CONV_EPI_PARAMS to its parameters. None: no hook.
     epilogue: tuple | None = None
+    # an elementwise kernel over flat operands: element i is read and written by work-item i
+    # only, so an output may share a same-shaped input's buffer (donation)
+    elementwise: bool = False
 
 
 @dataclass

@@ -1,0 +1,293 @@
+"""The ``winograd`` conv strategy: F(2x2,3x3) and F(4x4,3x3) for 3x3, stride 1, dilation 1.
+
+Any padding (including the negative bottom/right pads of a cropping
+``conv_transpose2d`` spec) and any groups. With m = 2 or 4 output pixels per
+tile side, alpha = m + 2 and T = alpha^2 transform points, each direction is a
+"forward-like" problem of kernels/conv/winograd.cl plus a batched GEMM
+(fconv/codegen/gemm.py) over the T points and the groups:
+
+forward (x, w -> y)
+    wino_weights  U[p][o][c]   = (G w[o,c] G^T)[p]                 T x O x CG
+    wino_input    V[p][c][t]   = (B^T x_tile B)[p]                  T x C x tiles
+    GEMM          M[p][g]      = U[p][g] (OG x CG) @ V[p][g] (CG x tiles)
+    wino_output   y tile       = A^T M A, stored through CONV_EPILOGUE
+                                 (the jit epilogue hook: bias, activation, residual)
+backward_data (dy, w -> dx)
+    the same with dy as input, the filters flipped and their channels swapped
+    (``wino_weights -D WINO_FLIP``) and pads (2 - pt, 2 - pl): dx is the full
+    correlation of dy with the flipped filters.
+backward_weights (x, dy -> dw)
+    ``"winograd"``: the F(3x3, m x m) dual, dw = G^T[(A dy A^T) .* (B^T x B)]G:
+    wino_input on x and wino_dy on dy over the output's tile grid, a GEMM per
+    point reducing over all tiles of the batch (M = OG, N = CG, K = tiles), and
+    wino_dw. ``"gemm"``: im2col's plan (fconv.conv.im2col).
+
+Weight transform: ``wino_weights`` is a launch of its own at the head of the
+plan (a few microseconds of work per weight value) so that the executable can
+hoist it — transform once per weight value, not per call — once it caches
+derived constants across calls; today it runs on each call.
+
+Precision: :data:`VARIANTS` declares each variant's error bound, max |err| /
+max |y| against a float64 reference, measured over random N(0,1) data with
+C up to 512 (``python -m fconv.conv.winograd`` re-measures it). F(4x4)
+is ~1e-5 in float32: a caller that needs float32-exact results must get
+F(2x2) (the default here); the planner maps the caller's precision to a
+variant.
+
+Example::
+
+    spec = ConvSpec.from_conv2d((8, 64, 56, 56), (64, 64, 3, 3), padding=1)
+    plan = plan_winograd(device, spec, "forward", "float32", variant="f4x4")
+    run_plan(queue, plan, {"x": xbuf, "w": wbuf, "y": ybuf})
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..runtime.launch import Buf, KernelPlan, Launch
+from .naive import resolve_names
+from .spec import DTYPE_SIZES, ConvSpec, dtype_name, dtype_option
+
+SOURCE = "conv/winograd.cl"
+MAX_TEMP_BYTES = 512 << 20
+_INT_MAX = 2**31 - 1
+TEMP_U = "wino_U"
+TEMP_V = "wino_V"
+TEMP_D = "wino_D"
+TEMP_M = "wino_M"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One Winograd algorithm F(m x m, 3 x 3).
+
+    m: output tile side; alpha = m + 2 input tile side; T = alpha^2 points.
+    rel_error: declared bound on max |err| / max |exact| per dtype for any
+    direction, measured over N(0,1) data with up to 512 input channels
+    (tests hold the kernels to it).
+    """
+    name: str
+    m: int
+    rel_error: Mapping[str, float]
+
+    @property
+    def alpha(self) -> int:
+        return self.m + 2
+
+    @property
+    def points(self) -> int:
+        return self.alpha * self.alpha
+
+
+# Bounds: measured worst case (script: `python -m fconv.conv.winograd`) times ~4.
+VARIANTS: dict[str, Variant] = {
+    "f2x2": Variant("f2x2", 2, {"float64": 1e-14, "float32": 5e-6, "float16": 2e-3}),
+    "f4x4": Variant("f4x4", 4, {"float64": 1e-13, "float32": 6e-5, "float16": 3e-3}),
+}
+# The variant plan_winograd uses when none is named. F(4x4) trades ~10x more
+# rounding error for ~1.8x fewer multiplies; the planner (which knows the
+# caller's precision) may set this or pass variant= explicitly.
+DEFAULT_VARIANT = "f2x2"
+# How backward_weights is computed: "winograd" (the F(3x3, m x m) dual) or "gemm" (im2col).
+BACKWARD_WEIGHTS = "winograd"
+
+
+def applicable(spec: ConvSpec, direction: str) -> str | None:
+    """None when Winograd can run ``spec`` (3x3, stride 1, dilation 1), else why not."""
+    if (spec.KH, spec.KW) != (3, 3):
+        return f"winograd needs a 3x3 kernel, got {spec.KH}x{spec.KW}"
+    if spec.stride != (1, 1):
+        return f"winograd needs stride 1, got {spec.stride}"
+    if spec.dilation != (1, 1):
+        return f"winograd needs dilation 1, got {spec.dilation}"
+    return None
+
+
+def error_bound(variant: str, dtype) -> float:
+    """The declared max |err| / max |exact| of ``variant`` ("f2x2"/"f4x4") in ``dtype``."""
+    return VARIANTS[variant].rel_error[dtype_name(dtype)]
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """A forward-like tiled sub-problem (see winograd.cl's header)."""
+    cin: int
+    hi: int
+    wi: int
+    cout: int
+    ho: int
+    wo: int
+    pt: int
+    pl: int
+    groups: int
+    m: int
+
+    @property
+    def th(self) -> int:
+        return -(-self.ho // self.m)
+
+    @property
+    def tw(self) -> int:
+        return -(-self.wo // self.m)
+
+    @property
+    def tpi(self) -> int:
+        return self.th * self.tw
+
+    def defines(self, nt: int) -> tuple[str, ...]:
+        vals = dict(CIN=self.cin, HI=self.hi, WI=self.wi, COUT=self.cout, HO=self.ho, WO=self.wo,
+                    PT=self.pt, PL=self.pl, TH=self.th, TW=self.tw, CIG=self.cin // self.groups,
+                    COG=self.cout // self.groups, NT=nt)
+        return (f"-D WINO_M={self.m}",) + tuple(f"-D WG_{k}={v}" for k, v in vals.items())
+
+
+def _resolve_variant(variant: str | None) -> Variant:
+    name = DEFAULT_VARIANT if variant is None else variant
+    if name not in VARIANTS:
+        raise ValueError(f"winograd: unknown variant {name!r}; choose one of {tuple(VARIANTS)}")
+    return VARIANTS[name]
+
+
+def _chunk(spec: ConvSpec, per_sample: int, max_temp_bytes: int, device) -> int:
+    """Samples per chunk keeping the workspaces under max_temp_bytes (at least one)."""
+    limit = getattr(device, "max_mem_alloc_size", None) if device is not None else None
+    if limit is not None and per_sample > limit:
+        raise ValueError(f"winograd {spec.op}: the transform workspaces of one sample need "
+                         f"{per_sample} bytes, more than the device's largest allocation ({limit})")
+    return max(1, min(spec.N, max_temp_bytes // max(per_sample, 1)))
+
+
+def plan_winograd(device, spec: ConvSpec, direction: str, dtype="float32",
+                  names: Mapping[str, str] | None = None, variant: str | None = None,
+                  max_temp_bytes: int = MAX_TEMP_BYTES,
+                  backward_weights: str | None = None) -> KernelPlan:
+    """Plan ``direction`` of the 3x3 stride-1 ``spec`` with Winograd ``variant``.
+
+    Buffer roles (overridable through ``names``): forward x, w -> y;
+    backward_data dy, w -> dx; backward_weights x, dy -> dw (shapes as in
+    :class:`~fconv.conv.spec.ConvSpec`). ``variant``: "f2x2" or "f4x4"
+    (None: :data:`DEFAULT_VARIANT`). ``backward_weights``: "winograd" or
+    "gemm" (None: :data:`BACKWARD_WEIGHTS`). Samples run in chunks keeping the
+    workspaces under ``max_temp_bytes``. Raises ValueError for a shape it
+    cannot do (see :func:`applicable`), never computes a wrong answer.
+    """
+    why = applicable(spec, direction)
+    if why:
+        raise ValueError(f"winograd {spec.op}: {why}")
+    dt = dtype_name(dtype)
+    if dt == "float64" and device is not None and "cl_khr_fp64" not in device.extensions:
+        raise ValueError(f"winograd {spec.op}: device {device.name!r} has no cl_khr_fp64 for float64")
+    var = _resolve_variant(variant)
+    nm = resolve_names(direction, names)
+    bw = BACKWARD_WEIGHTS if backward_weights is None else backward_weights
+    if bw not in ("winograd", "gemm"):
+        raise ValueError(f"winograd: backward_weights must be 'winograd' or 'gemm', got {bw!r}")
+    if direction == "backward_weights" and bw == "gemm":
+        from .im2col import plan_im2col
+        plan = plan_im2col(device, spec, direction, dt, names=names)
+        plan.info["winograd"] = "backward_weights by im2col + GEMM"
+        return plan
+    (pt, pb), (pl, pr) = spec.padding
+    if direction == "forward":
+        prob = _Problem(spec.C, spec.H, spec.W, spec.O, spec.OH, spec.OW, pt, pl, spec.groups, var.m)
+        return _plan_forward_like(device, prob, dt, var, nm["x"], nm["w"], nm["y"], False,
+                                  spec, max_temp_bytes)
+    if direction == "backward_data":
+        prob = _Problem(spec.O, spec.OH, spec.OW, spec.C, spec.H, spec.W, 2 - pt, 2 - pl,
+                        spec.groups, var.m)
+        return _plan_forward_like(device, prob, dt, var, nm["dy"], nm["w"], nm["dx"], True,
+                                  spec, max_temp_bytes)
+    prob = _Problem(spec.C, spec.H, spec.W, spec.O, spec.OH, spec.OW, pt, pl, spec.groups, var.m)
+    return _plan_backward_weights(device, prob, dt, var, nm["x"], nm["dy"], nm["dw"], spec,
+                                  max_temp_bytes)
+
+
+def _gemm(device, **kw) -> KernelPlan:
+    from ..codegen.gemm import plan_gemm
+    return plan_gemm(device, **kw)
+
+
+def _ws(dt: str) -> tuple[str, int]:
+    """(GEMM dtype, bytes) of the workspaces: half storage keeps them in float."""
+    w = "float64" if dt == "float64" else "float32"
+    return w, DTYPE_SIZES[w]
+
+
+def _plan_forward_like(device, prob: _Problem, dt: str, var: Variant, x: str, w: str, y: str,
+                       flip: bool, spec: ConvSpec, max_temp_bytes: int) -> KernelPlan:
+    T, G = var.points, prob.groups
+    cig, cog = prob.cin // G, prob.cout // G
+    wdt, wsize = _ws(dt)
+    tpi = prob.tpi
+    nb = _chunk(spec, T * (prob.cin + prob.cout) * tpi * wsize, max_temp_bytes, device)
+    nt = nb * tpi
+    if T * max(prob.cin, prob.cout) * nt > _INT_MAX or T * prob.cout * cig > _INT_MAX:
+        raise ValueError(f"winograd {spec.op}: workspaces exceed the GEMM's 32-bit offsets")
+    layout = (f"-D WS_P={prob.cin * nt}", f"-D WS_C={nt}", "-D WS_T=1",
+              f"-D WO_P={prob.cout * nt}", f"-D WO_C={nt}")
+    opts = (dtype_option(dt), *prob.defines(nt), *layout) + (("-D WINO_FLIP",) if flip else ())
+    plan = KernelPlan()
+    plan.temps[TEMP_U] = T * prob.cout * cig * wsize
+    plan.temps[TEMP_V] = T * prob.cin * nt * wsize
+    plan.temps[TEMP_M] = T * prob.cout * nt * wsize
+    what = "backward_data" if flip else "forward"
+    plan.launches.append(Launch(SOURCE, "wino_weights", opts, (cig, prob.cout), None,
+                                (Buf(w), Buf(TEMP_U)),
+                                f"winograd {var.name} weight transform" + (" (flipped)" if flip else "")))
+    i32 = np.int32
+    for n0 in range(0, spec.N, nb):
+        mb = min(nb, spec.N - n0)
+        plan.launches.append(Launch(SOURCE, "wino_input", opts, (tpi, prob.cin, mb), None,
+                                    (Buf(x), Buf(TEMP_V), i32(n0)),
+                                    f"winograd {var.name} input transform"))
+        plan.extend(_gemm(device, M=cog, N=mb * tpi, K=cig, batch=T * G, dtype=wdt,
+                          lda=cig, ldb=nt, ldc=nt, a=TEMP_U, b=TEMP_V, c=TEMP_M,
+                          a_batch_stride=cog * cig, b_batch_stride=cig * nt,
+                          c_batch_stride=cog * nt))
+        plan.launches.append(Launch(SOURCE, "wino_output", opts, (tpi, prob.cout, mb), None,
+                                    (Buf(TEMP_M), Buf(y), i32(n0)),
+                                    f"winograd {var.name} output transform ({what})",
+                                    epilogue=("conv", 1) if not flip else None))
+    plan.info["winograd"] = f"{var.name} {what}: {T} points x {G} groups, {nt} tiles per chunk"
+    return plan
+
+
+def _plan_backward_weights(device, prob: _Problem, dt: str, var: Variant, x: str, dy: str,
+                           dw: str, spec: ConvSpec, max_temp_bytes: int) -> KernelPlan:
+    T, G = var.points, prob.groups
+    cig, cog = prob.cin // G, prob.cout // G
+    wdt, wsize = _ws(dt)
+    tpi = prob.tpi
+    nb = _chunk(spec, T * (prob.cin + prob.cout) * tpi * wsize, max_temp_bytes, device)
+    nt = nb * tpi
+    if T * max(prob.cin, prob.cout) * nt > _INT_MAX:
+        raise ValueError(f"winograd {spec.op}: workspaces exceed the GEMM's 32-bit offsets")
+    base = (dtype_option(dt), *prob.defines(nt), f"-D WO_P={prob.cout * cig}", f"-D WO_C={cig}")
+    xopts = base + (f"-D WS_P={prob.cin * nt}", f"-D WS_C={nt}", "-D WS_T=1")
+    dopts = base + (f"-D WS_P={prob.cout * nt}", f"-D WS_C={nt}", "-D WS_T=1")
+    plan = KernelPlan()
+    plan.temps[TEMP_V] = T * prob.cin * nt * wsize
+    plan.temps[TEMP_D] = T * prob.cout * nt * wsize
+    plan.temps[TEMP_M] = T * prob.cout * cig * wsize
+    i32 = np.int32
+    for i, n0 in enumerate(range(0, spec.N, nb)):
+        mb = min(nb, spec.N - n0)
+        plan.launches.append(Launch(SOURCE, "wino_input", xopts, (tpi, prob.cin, mb), None,
+                                    (Buf(x), Buf(TEMP_V), i32(n0)),
+                                    f"winograd {var.name} input transform (backward_weights)"))
+        plan.launches.append(Launch(SOURCE, "wino_dy", dopts, (tpi, prob.cout, mb), None,
+                                    (Buf(dy), Buf(TEMP_D), i32(n0)),
+                                    f"winograd {var.name} dy transform"))
+        # M[p][g] (OG x CG) = D[p][g] (OG x tiles) @ V[p][g]^T (tiles x CG)
+        plan.extend(_gemm(device, M=cog, N=cig, K=mb * tpi, batch=T * G, dtype=wdt,
+                          trans_b=True, lda=nt, ldb=nt, ldc=cig, a=TEMP_D, b=TEMP_V, c=TEMP_M,
+                          a_batch_stride=cog * nt, b_batch_stride=cig * nt,
+                          c_batch_stride=cog * cig))
+        plan.launches.append(Launch(SOURCE, "wino_dw", base, (cig, prob.cout), None,
+                                    (Buf(TEMP_M), Buf(dw), i32(1 if i else 0)),
+                                    f"winograd {var.name} weight-gradient transform"))
+    plan.info["winograd"] = f"{var.name} backward_weights: {T} points x {G} groups"
+    return plan
