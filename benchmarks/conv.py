@@ -22,12 +22,12 @@ from _timing import median_time  # noqa: E402
 from cases import CASES, flops, scaled, w_shape, x_shape  # noqa: E402
 
 
-def fconv_fns(c, strategy):
+def fconv_fns(c, strategy, precision=None):
     import fconv as fc
     import fconv.numpy as fnp
     from fconv import lax
     kw = dict(stride=c["stride"], padding=c["pad"], dilation=c["dilation"], groups=c["groups"],
-              strategy=strategy)
+              strategy=strategy, precision=precision)
     op = lax.conv2d if c["op"] == "conv2d" else lax.conv_transpose2d
 
     def fwd(x, w):
@@ -38,7 +38,7 @@ def fconv_fns(c, strategy):
     return fc.jit(fwd), fc.jit(fc.grad(loss, argnums=(0, 1)))
 
 
-def torch_fns(c):
+def torch_fns(c, sync=None):
     import torch
     import torch.nn.functional as F
     kw = dict(stride=c["stride"], padding=c["pad"], dilation=c["dilation"], groups=c["groups"])
@@ -46,11 +46,16 @@ def torch_fns(c):
 
     def fwd(x, w):
         with torch.no_grad():
-            return op(x, w, **kw)
+            y = op(x, w, **kw)
+        if sync:
+            sync()
+        return y
 
     def fwdbwd(x, w):
         x.grad = w.grad = None
         op(x, w, **kw).sum().backward()
+        if sync:
+            sync()
         return x.grad, w.grad
     return fwd, fwdbwd
 
@@ -86,7 +91,10 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=None)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--no-jax", action="store_true")
     ap.add_argument("--forward-only", action="store_true")
+    ap.add_argument("--peer-device", default="cpu", help="PyTorch device: cpu or cuda (cuDNN)")
+    ap.add_argument("--tf32", action="store_true", help="fconv precision='tf32' and cuDNN TF32")
     args = ap.parse_args()
     import fconv as fc
     import fconv.numpy as fnp
@@ -103,10 +111,12 @@ def main() -> None:
         except ImportError:
             print("(PyTorch not installed: no PyTorch column)")
         try:
+            if args.no_jax:
+                raise ImportError
             import jax
             peers["jax"] = jax
         except ImportError:
-            print("(JAX not installed: no JAX column)")
+            print("(no JAX column)")
     print(f"device: {dev.name} ({dev.platform}); peak {dev.profile.peak_gflops} GFLOP/s measured; "
           f"strategy={args.strategy}; medians of {args.repeats}\n")
     cols = ["case", "dir", "fconv ms", "GFLOP/s"] + [f"{p} ms" for p in peers] + \
@@ -120,16 +130,22 @@ def main() -> None:
             X = rng.standard_normal(x_shape(c), dtype=np.float32)
             W = (rng.standard_normal(w_shape(c), dtype=np.float32) * 0.1)
             x, w = fnp.asarray(X), fnp.asarray(W)
-            ffwd, fgrad = fconv_fns(c, args.strategy)
+            ffwd, fgrad = fconv_fns(c, args.strategy, "tf32" if args.tf32 else None)
             runs = {"fwd": (lambda: ffwd(x, w).block_until_ready(), 1)}
             if not args.forward_only:
                 runs["fwd+bwd"] = (lambda: fc.block_until_ready(fgrad(x, w)), 3)
             pf = {}
             if "torch" in peers:
                 torch = peers["torch"]
-                tx = torch.from_numpy(X).requires_grad_(True)
-                tw = torch.from_numpy(W).requires_grad_(True)
-                pf["torch"] = dict(zip(("fwd", "fwd+bwd"), torch_fns(c)))
+                tdev = args.peer_device
+                sync = torch.cuda.synchronize if tdev == "cuda" else None
+                if tdev == "cuda":
+                    torch.backends.cudnn.allow_tf32 = args.tf32
+                    torch.backends.cuda.matmul.allow_tf32 = args.tf32
+                    torch.backends.cudnn.benchmark = True
+                tx = torch.from_numpy(X).to(tdev).requires_grad_(True)
+                tw = torch.from_numpy(W).to(tdev).requires_grad_(True)
+                pf["torch"] = dict(zip(("fwd", "fwd+bwd"), torch_fns(c, sync)))
                 pf["torch"] = {"fwd": (lambda f=pf["torch"]["fwd"]: f(tx, tw)),
                                "fwd+bwd": (lambda f=pf["torch"]["fwd+bwd"]: f(tx, tw))}
             if "jax" in peers:

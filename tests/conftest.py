@@ -87,8 +87,9 @@ def intel_cpu():
 
 @pytest.fixture
 def cpu_device():
-    """Intel's OpenCL CPU device (the pip-installed runtime), made the default for the test."""
-    d = intel_cpu()
+    """Intel's OpenCL CPU device (the pip-installed runtime), made the default for the test —
+    or, when ``FCONV_DEVICE`` names a device (a run on a GPU machine), that device."""
+    d = fc.default_device() if os.environ.get("FCONV_DEVICE") else intel_cpu()
     if d is None:
         pytest.skip("no Intel OpenCL CPU device (pip install 'fconv[cpu]')")
     with fc.default_device_scope(d):
