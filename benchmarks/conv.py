@@ -19,7 +19,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _timing import median_time  # noqa: E402
-from cases import CASES, flops, scaled, w_shape, x_shape  # noqa: E402
+from cases import flops, scaled, w_shape, x_shape  # noqa: E402
 
 
 def fconv_fns(c, strategy, precision=None):

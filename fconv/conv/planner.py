@@ -50,7 +50,15 @@ def check(op: str, spec: ConvSpec, direction: str, strategy: str) -> None:
 
 def candidates(spec: ConvSpec, direction: str) -> list:
     """The strategies that can run this convolution, in CONV_STRATEGIES order."""
-    return [s for s in CONV_STRATEGIES if unavailable_reason(spec, direction, s) is None]
+    out = []
+    for s in CONV_STRATEGIES:
+        try:
+            ok = unavailable_reason(spec, direction, s) is None
+        except Exception:  # a strategy module that fails to load is left out of "auto"
+            ok = False
+        if ok:
+            out.append(s)
+    return out
 
 
 def _versions(cands) -> dict:
