@@ -74,29 +74,23 @@ def loss_fn(params, x, y):
 
 
 def _progress(total: int, quiet: bool):
-    """A tqdm bar over the training steps (a silent stand-in when quiet or tqdm is missing)."""
+    """``(update, log, close)``: advance a tqdm bar over the training steps (it shows the
+    loss), print a line above it, and close it. Without tqdm no bar; ``--quiet``, no output."""
     try:
         from tqdm import tqdm
     except ImportError:  # the demo extra brings tqdm
         tqdm = None
-    if tqdm is None or quiet:
-        class _NoBar:
-            def update(self, n=1):
-                pass
-
-            def set_postfix_str(self, s):
-                pass
-
-            def write(self, s):
-                if not quiet:
-                    print(s)
-
-            def close(self):
-                pass
-        return _NoBar()
+    if quiet:
+        return (lambda loss_text: None), (lambda line: None), (lambda: None)
+    if tqdm is None:
+        return (lambda loss_text: None), print, (lambda: None)
     bar = tqdm(total=total, desc="training", unit="step", file=sys.stdout, dynamic_ncols=True)
-    bar.write = lambda s: tqdm.write(s, file=sys.stdout)
-    return bar
+
+    def update(loss_text):
+        bar.set_postfix_str(loss_text, refresh=False)
+        bar.update(1)
+
+    return update, (lambda line: bar.write(line, file=sys.stdout)), bar.close
 
 
 def main(argv=None) -> int:
@@ -153,7 +147,7 @@ def main(argv=None) -> int:
     def accuracy(params) -> float:
         return float((np.asarray(predict(params, x_test_dev)) == y_test).mean())
 
-    bar = _progress(total_steps, args.quiet)
+    update_bar, log, close_bar = _progress(total_steps, args.quiet)
     times = []
     for epoch in range(args.epochs):
         order = np.random.default_rng([args.seed, epoch]).permutation(len(x_train))
@@ -164,10 +158,9 @@ def main(argv=None) -> int:
             params, opt_state, loss = step(params, opt_state, xb, yb)
             loss = float(loss)  # waits for the step to finish
             times.append(time.perf_counter() - t0)
-            bar.update(1)
-            bar.set_postfix_str(f"epoch {epoch + 1}, loss {loss:.4f}")
-        bar.write(f"epoch {epoch + 1}/{args.epochs}: loss {loss:.4f}, test accuracy {100 * accuracy(params):.1f}%")
-    bar.close()
+            update_bar(f"epoch {epoch + 1}, loss {loss:.4f}")
+        log(f"epoch {epoch + 1}/{args.epochs}: loss {loss:.4f}, test accuracy {100 * accuracy(params):.1f}%")
+    close_bar()
 
     acc = accuracy(params)
     n_correct = int(round(acc * len(y_test)))
