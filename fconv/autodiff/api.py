@@ -106,7 +106,7 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
     multi = not isinstance(argnums, int)
     nums = tuple(argnums) if multi else (argnums,)
 
-    @functools.wraps(f)
+    @functools.wraps(f, updated=())
     def wrapped(*args, **kwargs):
         for n in nums:
             if not -len(args) <= n < len(args):
@@ -154,7 +154,7 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -
     """
     vg = value_and_grad(f, argnums, has_aux)
 
-    @functools.wraps(f)
+    @functools.wraps(f, updated=())
     def wrapped(*args, **kwargs):
         (v, g) = vg(*args, **kwargs)
         return (g, v[1]) if has_aux else g
@@ -169,7 +169,7 @@ def make_jaxpr(f: Callable, static_argnums: int | Sequence[int] = ()) -> Callabl
     """
     static = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
 
-    @functools.wraps(f)
+    @functools.wraps(f, updated=())
     def wrapped(*args, **kwargs):
         from ..core.jaxpr import ClosedJaxpr
         dyn_idx = [i for i in range(len(args)) if i not in static]

@@ -42,6 +42,6 @@ def estimate_ms(strategy: str, spec: ConvSpec, direction: str, profile, itemsize
         traffic += 4 * (b["x"] + b["y"])  # transformed tiles in and out
     if strategy == "depthwise":
         eff = EFFICIENCY[kind]["depthwise"]
-    compute_s = flops / (profile.peak_gflops * 1e9 * eff)
-    memory_s = traffic / (profile.bandwidth_gbs * 1e9)
+    compute_s = flops / (max(profile.peak_gflops, 1e-3) * 1e9 * eff)
+    memory_s = traffic / (max(profile.bandwidth_gbs, 1e-3) * 1e9)
     return 1e3 * max(compute_s, memory_s)

@@ -93,6 +93,13 @@ VARIANTS: dict[str, Variant] = {
 DEFAULT_VARIANT = "f2x2"
 # How backward_weights is computed: "winograd" (the F(3x3, m x m) dual) or "gemm" (im2col).
 BACKWARD_WEIGHTS = "winograd"
+# Tiles per chunk are a multiple of this (the CPU GEMM's 32-column block).
+TILE_ALIGN = 32
+# CPU: workspace bytes per chunk (transformed input + GEMM result), kept cache-sized.
+CHUNK_TARGET_BYTES = 4 << 20
+# Work-group size along the tile dimension of the transform kernels (0: runtime's choice).
+TILE_GROUP_CPU = 16
+TILE_GROUP_GPU = 64
 
 
 def applicable(spec: ConvSpec, direction: str) -> str | None:
@@ -137,8 +144,9 @@ class _Problem:
     def tpi(self) -> int:
         return self.th * self.tw
 
-    def defines(self, nt: int) -> tuple[str, ...]:
-        vals = dict(CIN=self.cin, HI=self.hi, WI=self.wi, COUT=self.cout, HO=self.ho, WO=self.wo,
+    def defines(self, n: int, nt: int) -> tuple[str, ...]:
+        """-D options of winograd.cl for a batch of n and chunks of nt tiles."""
+        vals = dict(N=n, CIN=self.cin, HI=self.hi, WI=self.wi, COUT=self.cout, HO=self.ho, WO=self.wo,
                     PT=self.pt, PL=self.pl, TH=self.th, TW=self.tw, CIG=self.cin // self.groups,
                     COG=self.cout // self.groups, NT=nt)
         return (f"-D WINO_M={self.m}",) + tuple(f"-D WG_{k}={v}" for k, v in vals.items())
@@ -151,13 +159,40 @@ def _resolve_variant(variant: str | None) -> Variant:
     return VARIANTS[name]
 
 
-def _chunk(spec: ConvSpec, per_sample: int, max_temp_bytes: int, device) -> int:
-    """Samples per chunk keeping the workspaces under max_temp_bytes (at least one)."""
+def _round_up(v: int, k: int) -> int:
+    return -(-v // k) * k
+
+
+def _chunk_tiles(device, spec: ConvSpec, total: int, per_tile: int, fixed: int,
+                 max_temp_bytes: int) -> int:
+    """Tiles per chunk: a multiple of TILE_ALIGN (whole GEMM column blocks, no edge path).
+
+    per_tile: workspace bytes one tile needs (transformed input + GEMM result);
+    fixed: bytes of the operand every chunk re-reads (transformed filters).
+    On a CPU the chunk's workspace is held near CHUNK_TARGET_BYTES (or ``fixed``
+    when that is larger) so that it stays in cache between the transform
+    kernels and the GEMM; elsewhere only ``max_temp_bytes`` bounds it.
+    """
+    import pyopencl as cl
+    is_cpu = device is None or bool(device.type & cl.device_type.CPU)
+    budget = min(max(CHUNK_TARGET_BYTES, fixed), max_temp_bytes) if is_cpu else max_temp_bytes
+    ntc = max(TILE_ALIGN, budget // per_tile // TILE_ALIGN * TILE_ALIGN)
+    ntc = min(ntc, _round_up(total, TILE_ALIGN))
+    chunks = -(-total // ntc)
+    ntc = _round_up(-(-total // chunks), TILE_ALIGN)  # balance the chunks
     limit = getattr(device, "max_mem_alloc_size", None) if device is not None else None
-    if limit is not None and per_sample > limit:
-        raise ValueError(f"winograd {spec.op}: the transform workspaces of one sample need "
-                         f"{per_sample} bytes, more than the device's largest allocation ({limit})")
-    return max(1, min(spec.N, max_temp_bytes // max(per_sample, 1)))
+    if limit is not None and ntc * per_tile > limit:
+        raise ValueError(f"winograd {spec.op}: the transform workspaces of {ntc} tiles need "
+                         f"{ntc * per_tile} bytes, more than the device's largest allocation ({limit})")
+    return ntc
+
+
+def _tile_local(device) -> tuple | None:
+    """Local size of the transform kernels (dim 0: tiles), or None for the runtime's choice."""
+    import pyopencl as cl
+    is_cpu = device is None or bool(device.type & cl.device_type.CPU)
+    l0 = TILE_GROUP_CPU if is_cpu else TILE_GROUP_GPU
+    return (l0, 1) if l0 else None
 
 
 def plan_winograd(device, spec: ConvSpec, direction: str, dtype="float32",
@@ -205,6 +240,20 @@ def plan_winograd(device, spec: ConvSpec, direction: str, dtype="float32",
                                   max_temp_bytes)
 
 
+def _tile_dim(device, tpi: int) -> tuple[int, int]:
+    """(global, local) size along dim 0 (tiles of an image), rounded up to whole work-groups.
+
+    The CPU runtime vectorises work-items along dim 0 16 wide only when the
+    work-group is a multiple of 16 (an odd tile count such as 49 left it
+    scalar: 10x slower), so dim 0 is padded and the extra work-items exit.
+    """
+    import pyopencl as cl
+    is_cpu = device is None or bool(device.type & cl.device_type.CPU)
+    l0 = TILE_GROUP_CPU if is_cpu else TILE_GROUP_GPU
+    l0 = min(l0, -(-tpi // 8) * 8)
+    return -(-tpi // l0) * l0, l0
+
+
 def _gemm(device, **kw) -> KernelPlan:
     from ..codegen.gemm import plan_gemm
     return plan_gemm(device, **kw)
@@ -216,42 +265,48 @@ def _ws(dt: str) -> tuple[str, int]:
     return w, DTYPE_SIZES[w]
 
 
+def _chunks(total: int, ntc: int):
+    """(first tile, tiles rounded up to TILE_ALIGN) of each chunk."""
+    for t0 in range(0, total, ntc):
+        yield t0, _round_up(min(ntc, total - t0), TILE_ALIGN)
+
+
 def _plan_forward_like(device, prob: _Problem, dt: str, var: Variant, x: str, w: str, y: str,
                        flip: bool, spec: ConvSpec, max_temp_bytes: int) -> KernelPlan:
     T, G = var.points, prob.groups
     cig, cog = prob.cin // G, prob.cout // G
     wdt, wsize = _ws(dt)
-    tpi = prob.tpi
-    nb = _chunk(spec, T * (prob.cin + prob.cout) * tpi * wsize, max_temp_bytes, device)
-    nt = nb * tpi
-    if T * max(prob.cin, prob.cout) * nt > _INT_MAX or T * prob.cout * cig > _INT_MAX:
+    total = spec.N * prob.tpi
+    u_bytes = T * prob.cout * cig * wsize
+    ntc = _chunk_tiles(device, spec, total, T * (prob.cin + prob.cout) * wsize, u_bytes,
+                       max_temp_bytes)
+    if T * max(prob.cin, prob.cout) * ntc > _INT_MAX or T * prob.cout * cig > _INT_MAX:
         raise ValueError(f"winograd {spec.op}: workspaces exceed the GEMM's 32-bit offsets")
-    layout = (f"-D WS_P={prob.cin * nt}", f"-D WS_C={nt}", "-D WS_T=1",
-              f"-D WO_P={prob.cout * nt}", f"-D WO_C={nt}")
-    opts = (dtype_option(dt), *prob.defines(nt), *layout) + (("-D WINO_FLIP",) if flip else ())
+    opts = (dtype_option(dt), *prob.defines(spec.N, ntc)) + (("-D WINO_FLIP",) if flip else ())
     plan = KernelPlan()
-    plan.temps[TEMP_U] = T * prob.cout * cig * wsize
-    plan.temps[TEMP_V] = T * prob.cin * nt * wsize
-    plan.temps[TEMP_M] = T * prob.cout * nt * wsize
+    plan.temps[TEMP_U] = u_bytes
+    plan.temps[TEMP_V] = T * prob.cin * ntc * wsize
+    plan.temps[TEMP_M] = T * prob.cout * ntc * wsize
     what = "backward_data" if flip else "forward"
     plan.launches.append(Launch(SOURCE, "wino_weights", opts, (cig, prob.cout), None,
                                 (Buf(w), Buf(TEMP_U)),
                                 f"winograd {var.name} weight transform" + (" (flipped)" if flip else "")))
+    loc = _tile_local(device)
     i32 = np.int32
-    for n0 in range(0, spec.N, nb):
-        mb = min(nb, spec.N - n0)
-        plan.launches.append(Launch(SOURCE, "wino_input", opts, (tpi, prob.cin, mb), None,
-                                    (Buf(x), Buf(TEMP_V), i32(n0)),
+    for t0, nt in _chunks(total, ntc):
+        plan.launches.append(Launch(SOURCE, "wino_input", opts, (nt, prob.cin), loc,
+                                    (Buf(x), Buf(TEMP_V), i32(t0)),
                                     f"winograd {var.name} input transform"))
-        plan.extend(_gemm(device, M=cog, N=mb * tpi, K=cig, batch=T * G, dtype=wdt,
-                          lda=cig, ldb=nt, ldc=nt, a=TEMP_U, b=TEMP_V, c=TEMP_M,
-                          a_batch_stride=cog * cig, b_batch_stride=cig * nt,
-                          c_batch_stride=cog * nt))
-        plan.launches.append(Launch(SOURCE, "wino_output", opts, (tpi, prob.cout, mb), None,
-                                    (Buf(TEMP_M), Buf(y), i32(n0)),
+        plan.extend(_gemm(device, M=cog, N=nt, K=cig, batch=T * G, dtype=wdt,
+                          lda=cig, ldb=ntc, ldc=ntc, a=TEMP_U, b=TEMP_V, c=TEMP_M,
+                          a_batch_stride=cog * cig, b_batch_stride=cig * ntc,
+                          c_batch_stride=cog * ntc))
+        plan.launches.append(Launch(SOURCE, "wino_output", opts, (nt, prob.cout), loc,
+                                    (Buf(TEMP_M), Buf(y), i32(t0)),
                                     f"winograd {var.name} output transform ({what})",
                                     epilogue=("conv", 1) if not flip else None))
-    plan.info["winograd"] = f"{var.name} {what}: {T} points x {G} groups, {nt} tiles per chunk"
+    plan.info["winograd"] = (f"{var.name} {what}: {T} points x {G} groups, {total} tiles in "
+                             f"chunks of {ntc}")
     return plan
 
 
@@ -260,34 +315,35 @@ def _plan_backward_weights(device, prob: _Problem, dt: str, var: Variant, x: str
     T, G = var.points, prob.groups
     cig, cog = prob.cin // G, prob.cout // G
     wdt, wsize = _ws(dt)
-    tpi = prob.tpi
-    nb = _chunk(spec, T * (prob.cin + prob.cout) * tpi * wsize, max_temp_bytes, device)
-    nt = nb * tpi
-    if T * max(prob.cin, prob.cout) * nt > _INT_MAX:
+    total = spec.N * prob.tpi
+    m_bytes = T * prob.cout * cig * wsize
+    ntc = _chunk_tiles(device, spec, total, T * (prob.cin + prob.cout) * wsize, m_bytes,
+                       max_temp_bytes)
+    if T * max(prob.cin, prob.cout) * ntc > _INT_MAX or m_bytes // wsize > _INT_MAX:
         raise ValueError(f"winograd {spec.op}: workspaces exceed the GEMM's 32-bit offsets")
-    base = (dtype_option(dt), *prob.defines(nt), f"-D WO_P={prob.cout * cig}", f"-D WO_C={cig}")
-    xopts = base + (f"-D WS_P={prob.cin * nt}", f"-D WS_C={nt}", "-D WS_T=1")
-    dopts = base + (f"-D WS_P={prob.cout * nt}", f"-D WS_C={nt}", "-D WS_T=1")
+    base = (dtype_option(dt), *prob.defines(spec.N, ntc))
+    dopts = base + (f"-D WS_P={prob.cout * ntc}",)
     plan = KernelPlan()
-    plan.temps[TEMP_V] = T * prob.cin * nt * wsize
-    plan.temps[TEMP_D] = T * prob.cout * nt * wsize
-    plan.temps[TEMP_M] = T * prob.cout * cig * wsize
+    plan.temps[TEMP_V] = T * prob.cin * ntc * wsize
+    plan.temps[TEMP_D] = T * prob.cout * ntc * wsize
+    plan.temps[TEMP_M] = m_bytes
+    loc = _tile_local(device)
     i32 = np.int32
-    for i, n0 in enumerate(range(0, spec.N, nb)):
-        mb = min(nb, spec.N - n0)
-        plan.launches.append(Launch(SOURCE, "wino_input", xopts, (tpi, prob.cin, mb), None,
-                                    (Buf(x), Buf(TEMP_V), i32(n0)),
+    for i, (t0, nt) in enumerate(_chunks(total, ntc)):
+        plan.launches.append(Launch(SOURCE, "wino_input", base, (nt, prob.cin), loc,
+                                    (Buf(x), Buf(TEMP_V), i32(t0)),
                                     f"winograd {var.name} input transform (backward_weights)"))
-        plan.launches.append(Launch(SOURCE, "wino_dy", dopts, (tpi, prob.cout, mb), None,
-                                    (Buf(dy), Buf(TEMP_D), i32(n0)),
+        plan.launches.append(Launch(SOURCE, "wino_dy", dopts, (nt, prob.cout), loc,
+                                    (Buf(dy), Buf(TEMP_D), i32(t0)),
                                     f"winograd {var.name} dy transform"))
         # M[p][g] (OG x CG) = D[p][g] (OG x tiles) @ V[p][g]^T (tiles x CG)
-        plan.extend(_gemm(device, M=cog, N=cig, K=mb * tpi, batch=T * G, dtype=wdt,
-                          trans_b=True, lda=nt, ldb=nt, ldc=cig, a=TEMP_D, b=TEMP_V, c=TEMP_M,
-                          a_batch_stride=cog * nt, b_batch_stride=cig * nt,
+        plan.extend(_gemm(device, M=cog, N=cig, K=nt, batch=T * G, dtype=wdt,
+                          trans_b=True, lda=ntc, ldb=ntc, ldc=cig, a=TEMP_D, b=TEMP_V, c=TEMP_M,
+                          a_batch_stride=cog * ntc, b_batch_stride=cig * ntc,
                           c_batch_stride=cog * cig))
         plan.launches.append(Launch(SOURCE, "wino_dw", base, (cig, prob.cout), None,
                                     (Buf(TEMP_M), Buf(dw), i32(1 if i else 0)),
                                     f"winograd {var.name} weight-gradient transform"))
-    plan.info["winograd"] = f"{var.name} backward_weights: {T} points x {G} groups"
+    plan.info["winograd"] = (f"{var.name} backward_weights: {T} points x {G} groups, {total} "
+                             f"tiles in chunks of {ntc}")
     return plan

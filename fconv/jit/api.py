@@ -98,13 +98,13 @@ class JitWrapped:
     """A jitted function: call it like the original; ``.lower(*args)`` shows the plan."""
 
     def __init__(self, fun, static_argnums, static_argnames, donate_argnums):
+        functools.update_wrapper(self, fun, updated=())  # name/doc only: never fun's __dict__
         self.fun = fun
         self.static_argnums = tuple(static_argnums)
         self.static_argnames = tuple(static_argnames)
         self.donate_argnums = tuple(donate_argnums)
         self._cache: dict = {}
         self.trace_count = 0
-        functools.update_wrapper(self, fun)
 
     def _donated_positions(self, args, static_idx, n_consts) -> tuple:
         """Positions (in the executable's argument list) of the leaves of donated arguments."""

@@ -150,11 +150,19 @@ def fuse_elementwise(jaxpr: Jaxpr) -> Jaxpr:
         target = None
         if _is_elementwise(e):
             shape = e.out_binders[0].aval.shape
-            cands = [producer_group[x] for x in e.inputs
-                     if isinstance(x, Var) and producer_group.get(x) in open_ids
-                     and groups[producer_group[x]][0][1].out_binders[0].aval.shape == shape]
+            cands = sorted({producer_group[x] for x in e.inputs
+                            if isinstance(x, Var) and producer_group.get(x) in open_ids
+                            and groups[producer_group[x]][0][1].out_binders[0].aval.shape == shape})
             if cands:
-                target = max(cands)
+                # several open groups meet here (a diamond): merge them. Open groups have no
+                # consumer outside themselves yet, so computing them together later is safe.
+                target = cands[0]
+                for other in cands[1:]:
+                    groups[target] = sorted(groups[target] + groups.pop(other), key=lambda m: m[0])
+                    open_ids.remove(other)
+                    for _, m in groups[target]:
+                        for v in m.out_binders:
+                            producer_group[v] = target
         # close every open group whose values this equation reads without joining it
         for x in e.inputs:
             gid = producer_group.get(x) if isinstance(x, Var) else None

@@ -59,7 +59,7 @@ def build(context: cl.Context, text: str, options: tuple) -> cl.Program:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                prog = cl.Program(context, text).build(options=list(options))
+                prog = cl.Program(context, text).build(options=list(options), cache_dir=False)
         except cl.RuntimeError as e:
             raise RuntimeError(f"fconv: OpenCL build failed on {device.name} with options "
                                f"{' '.join(options)}:\n{e}") from None

@@ -1,0 +1,311 @@
+"""The ``implicit_gemm`` conv strategy: im2col folded into the GEMM's loads.
+
+No patch matrix is stored: the kernels of ``kernels/conv/implicit_gemm.cl``
+gather the input inside a register-blocked GEMM loop. Shapes as in
+:class:`~fconv.conv.spec.ConvSpec` (x (N, C, H, W), w (O, C/G, KH, KW),
+y (N, O, OH, OW)), CG = C/G, OG = O/G, P = OH*OW, K = CG*KH*KW:
+
+forward (x, w -> y)
+    1x1, stride 1, no padding, G == 1 or N == 1: one batched GEMM straight on x
+    and w, ``y[n, g] (OG x P) = w[g] (OG x CG) @ x[n, g] (CG x P)`` (batch over n
+    or over g through strides; the GEMM's epilogue hook fuses into y).
+    Otherwise: ``pack_weights`` (w -> wp[g][kh][kw][c][OGP], a few KB) then one
+    ``ig_conv`` launch, each work-item an MWI x NWI block of (positions of one
+    output row) x (output channels), the k loop over (kh, kw, c) gathering x
+    (exposes the ``("conv", 2)`` epilogue hook).
+backward_data (dy, w -> dx)
+    1x1, stride 1, no padding, G == 1 or N == 1: one GEMM ``dx[n, g] = w[g]^T @ dy[n, g]``
+    (trans_a, w as stored). Otherwise ``pack_weights`` (transposed:
+    wp[g][kh][kw][o][CGP]) and, for stride 1, one ``ig_conv`` of dy with the
+    flipped filter; for stride s, s_h*s_w ``ig_conv`` launches, one per phase
+    (rh, rw) of dx, each a dense conv of dy with its flipped sub-filter, writing
+    dx[:, :, rh::s_h, rw::s_w] — no zero-stuffed dy. Phases without taps store zeros.
+backward_weights (x, dy -> dw)
+    1x1, stride 1, no padding: one GEMM batched over (n, g),
+    ``part[n, g] (OG x CG) = dy[n, g] (OG x P) @ x[n, g]^T`` (trans_b), then
+    ``sum_parts`` adds the N partials in a fixed order (N == 1 writes dw
+    directly). Otherwise ``to_nhwc`` (dy -> dyt[n][p][g][OGP]) and one
+    ``ig_bwd_weights`` launch, each work-item MWI rows of k x NWI output channels
+    reducing over N*OH*OW with x gathered on the fly. Deterministic, no atomics.
+
+Tunables (chosen by :func:`tunables`, overridable through ``tune=``): VW (vector
+width), NWV (vectors per work-item; NWI = VW*NWV output channels), MWI (output
+positions, or k rows, per work-item), BW_ORDER (k-row order of backward-weights).
+
+Example::
+
+    spec = ConvSpec.from_conv2d((8, 64, 56, 56), (64, 64, 3, 3), padding=1)
+    plan = plan_implicit_gemm(device, spec, "forward", "float32")
+    run_plan(queue, plan, {"x": xbuf, "w": wbuf, "y": ybuf})
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from ..runtime.launch import Buf, KernelPlan, Launch
+from .naive import resolve_names
+from .spec import DTYPE_SIZES, ConvSpec, dtype_name, dtype_option
+
+SOURCE = "conv/implicit_gemm.cl"
+TEMP_WP = "ig_wpack"
+TEMP_DYT = "ig_dyt"
+TEMP_PART = "ig_dwpart"
+BW_CHUNK = 1024                  # output positions per backward-weights chunk
+BW_MAX_PART_ELEMS = 4 << 20      # cap on the partial dw sums (elements)
+_INT_MAX = 2**31 - 1
+# bytes of `real` (the packed temporaries): float16 storage computes in float
+_REAL_SIZES = {"float32": 4, "float64": 8, "float16": 4}
+
+
+def _plan_gemm(device, **kw) -> KernelPlan:
+    """fconv.codegen.gemm.plan_gemm (looked up at call time so tests may substitute it)."""
+    from ..codegen.gemm import plan_gemm
+    return plan_gemm(device, **kw)
+
+
+def _ceil(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _is_plain_1x1(spec: ConvSpec) -> bool:
+    """A 1x1, stride-1, unpadded conv: every direction is a plain (batched) GEMM."""
+    return (spec.KH == 1 and spec.KW == 1 and spec.stride == (1, 1)
+            and spec.padding == ((0, 0), (0, 0)))
+
+
+def _fits_gemm(spec: ConvSpec) -> bool:
+    """Every offset of the 1x1 GEMM path fits the GEMM's 32-bit ints."""
+    return max(spec.N * spec.C * spec.H * spec.W, spec.N * spec.O * spec.OH * spec.OW,
+               spec.N * spec.O * spec.CG) <= _INT_MAX
+
+
+def _vector(dt: str, channels: int) -> tuple[int, int]:
+    """(VW, NWV) for a block of ``channels`` output channels (>= 80% lanes used if possible)."""
+    vmax = 8 if dt == "float64" else 16
+    cands = [(vmax, 2), (vmax, 1), (8, 1), (4, 1)]
+    for vw, nwv in cands:
+        if vw > vmax:
+            continue
+        nwi = vw * nwv
+        if _ceil(channels, nwi) * nwi - channels <= channels // 4:
+            return vw, nwv
+    return 4, 1
+
+
+def _rows(extent: int, lo: int = 4, hi: int = 8) -> int:
+    """Rows per work-item in [lo, hi] wasting the least of ``extent`` (largest on ties)."""
+    if extent <= lo:
+        return max(extent, 1)
+    return min(range(hi, lo - 1, -1), key=lambda m: _ceil(extent, m) * m - extent)
+
+
+def tunables(spec: ConvSpec, direction: str, dtype: str) -> dict:
+    """The kernel tunables for ``direction`` of ``spec`` (see the module docstring)."""
+    dt = dtype_name(dtype)
+    if direction == "forward":
+        vw, nwv = _vector(dt, spec.OG)
+        return {"VW": vw, "NWV": nwv, "MWI": _rows(spec.OW)}
+    if direction == "backward_data":
+        vw, nwv = _vector(dt, spec.CG)
+        return {"VW": vw, "NWV": nwv, "MWI": _rows(_ceil(spec.W, spec.stride[1]))}
+    vw, nwv = _vector(dt, spec.OG)
+    if spec.CG >= 8:
+        return {"VW": vw, "NWV": nwv, "MWI": _rows(spec.CG), "BW_ORDER": 1}
+    K = spec.CG * spec.KH * spec.KW
+    m = spec.KW if 4 <= spec.KW <= 8 else _rows(K)
+    return {"VW": vw, "NWV": nwv, "MWI": m, "BW_ORDER": 0}
+
+
+def _check(spec: ConvSpec) -> str | None:
+    per_sample = max(spec.C * spec.H * spec.W, spec.O * spec.OH * spec.OW)
+    if per_sample > _INT_MAX:
+        return f"one sample has {per_sample} elements, beyond the kernels' 32-bit in-sample indexing"
+    pack = spec.O * spec.CG * spec.KH * spec.KW * 2 + 64 * spec.KH * spec.KW * spec.groups
+    if pack > _INT_MAX:
+        return f"the packed filter of {pack} elements exceeds 32-bit indexing"
+    return None
+
+
+def applicable(spec: ConvSpec, direction: str) -> str | None:
+    """Every direction of every conv whose per-sample tensors fit 32-bit indexing."""
+    return _check(spec)
+
+
+def _tune_opts(t: dict) -> tuple:
+    return tuple(f"-D {k}={v}" for k, v in t.items())
+
+
+def _pack(plan: KernelPlan, spec: ConvSpec, dt: str, w: str, trans: bool, jp: int) -> None:
+    """Append pack_weights: w -> TEMP_WP ([g][kh][kw][i][jp], real)."""
+    ni = spec.OG if trans else spec.CG
+    taps = spec.groups * spec.KH * spec.KW
+    plan.temps[TEMP_WP] = max(taps * ni * jp * _REAL_SIZES[dt], 1)
+    opts = (dtype_option(dt), *spec.defines(), "-D IG_PACK", f"-D PK_TRANS={int(trans)}",
+            f"-D PK_JP={jp}")
+    plan.launches.append(Launch(SOURCE, "pack_weights", opts, (jp, ni, taps), None,
+                                (Buf(w), Buf(TEMP_WP)), "pack w" + ("^T" if trans else "")))
+
+
+def _ig_conv(plan: KernelPlan, dt: str, t: dict, src: str, dst: str, note: str,
+             epilogue: bool, **d) -> None:
+    """Append one ig_conv launch; ``d`` holds the IG_* constants (without prefix)."""
+    nwi = t["VW"] * t["NWV"]
+    d["OGP"] = _ceil(d["OG"], nwi) * nwi
+    d["OB"] = d["OGP"] // nwi
+    opts = (dtype_option(dt), "-D IG_CONV", *(f"-D IG_{k}={v}" for k, v in d.items()),
+            *_tune_opts(t))
+    gsize = (_ceil(d["OW"], t["MWI"]), d["OH"], d["N"] * d["G"] * d["OB"])
+    plan.launches.append(Launch(SOURCE, "ig_conv", opts, gsize, None,
+                                (Buf(src), Buf(TEMP_WP), Buf(dst)),
+                                f"{note} {t['MWI']}x{nwi}",
+                                epilogue=("conv", 2) if epilogue else None))
+
+
+def _phase_taps(a: int, k: int, s: int, d: int, p: int) -> tuple:
+    """Taps of phase ``a`` along one axis of a stride-``s`` backward-data.
+
+    dx index a + s*q receives tap kh from dy index q + (a + p - kh*d) // s when
+    s divides a + p - kh*d. Returns (J, k0, ks, dil, pad) describing the dense
+    conv of dy producing this phase: taps k0 + j*ks (flipped), dilation dil,
+    padding pad (possibly negative).
+    """
+    taps = [kh for kh in range(k) if (a + p - kh * d) % s == 0]
+    if not taps:
+        return 0, 0, 1, 1, 0
+    off_last = (a + p - taps[-1] * d) // s
+    if len(taps) == 1:
+        return 1, taps[-1], -1, 1, -off_last
+    step = taps[1] - taps[0]
+    return len(taps), taps[-1], -step, step * d // s, -off_last
+
+
+def plan_implicit_gemm(device, spec: ConvSpec, direction: str, dtype="float32",
+                       names: Mapping[str, str] | None = None,
+                       tune: Mapping[str, int] | None = None) -> KernelPlan:
+    """Plan ``direction`` of ``spec`` as implicit-GEMM kernels (or a plain GEMM for 1x1).
+
+    Buffer roles (overridable through ``names``): forward x, w -> y;
+    backward_data dy, w -> dx; backward_weights x, dy -> dw. ``tune`` overrides
+    entries of :func:`tunables`. Raises ValueError for what it cannot run.
+    """
+    dt = dtype_name(dtype)
+    if dt == "float64" and device is not None and "cl_khr_fp64" not in device.extensions:
+        raise ValueError(f"implicit_gemm {spec.op}: device {device.name!r} has no cl_khr_fp64 "
+                         f"for float64")
+    why = _check(spec)
+    if why:
+        raise ValueError(f"implicit_gemm {spec.op}: {why}")
+    nm = resolve_names(direction, names)
+    t = dict(tunables(spec, direction, dt))
+    t.update(tune or {})
+    G, OG, CG, O, C = spec.groups, spec.OG, spec.CG, spec.O, spec.C
+    P = spec.OH * spec.OW
+    plan = KernelPlan()
+    gemm_ok = _is_plain_1x1(spec) and _fits_gemm(spec) and t.pop("GEMM_1X1", 1)
+
+    if direction == "forward":
+        if gemm_ok and (G == 1 or spec.N == 1):
+            bn = G == 1   # batch over samples (else over groups, N == 1)
+            plan.extend(_plan_gemm(
+                device, M=OG, N=P, K=CG, batch=spec.N if bn else G, dtype=dt,
+                a=nm["w"], b=nm["x"], c=nm["y"], lda=CG, ldb=P, ldc=P,
+                a_batch_stride=0 if bn else OG * CG, b_batch_stride=C * P if bn else CG * P,
+                c_batch_stride=O * P if bn else OG * P))
+            return plan
+        nwi = t["VW"] * t["NWV"]
+        _pack(plan, spec, dt, nm["w"], False, _ceil(OG, nwi) * nwi)
+        (pt, _), (pl, _) = spec.padding
+        _ig_conv(plan, dt, t, nm["x"], nm["y"], "implicit gemm", True,
+                 N=spec.N, CI=C, CG=CG, G=G, H=spec.H, W=spec.W, CO=O, OG=OG,
+                 KH=spec.KH, KW=spec.KW, KH0=0, KHS=1, KW0=0, KWS=1, KHF=spec.KH, KWF=spec.KW,
+                 SH=spec.stride[0], SW=spec.stride[1], DH=spec.dilation[0], DW=spec.dilation[1],
+                 PT=pt, PL=pl, OH=spec.OH, OW=spec.OW, YH=spec.OH, YW=spec.OW,
+                 YSH=1, YSW=1, YOH=0, YOW=0)
+        return plan
+
+    if direction == "backward_data":
+        if gemm_ok and (G == 1 or spec.N == 1):
+            bn = G == 1
+            plan.extend(_plan_gemm(
+                device, M=CG, N=P, K=OG, batch=spec.N if bn else G, dtype=dt, trans_a=True,
+                a=nm["w"], b=nm["dy"], c=nm["dx"], lda=CG, ldb=P, ldc=P,
+                a_batch_stride=0 if bn else OG * CG, b_batch_stride=O * P if bn else OG * P,
+                c_batch_stride=C * P if bn else CG * P))
+            return plan
+        nwi = t["VW"] * t["NWV"]
+        _pack(plan, spec, dt, nm["w"], True, _ceil(CG, nwi) * nwi)
+        (pt, _), (pl, _) = spec.padding
+        sh, sw = spec.stride
+        dh, dw = spec.dilation
+        for a in range(sh):
+            hq = _ceil(spec.H - a, sh)
+            if hq <= 0:
+                continue
+            jh, kh0, khs, dh2, pt2 = _phase_taps(a, spec.KH, sh, dh, pt)
+            for b in range(sw):
+                wq = _ceil(spec.W - b, sw)
+                if wq <= 0:
+                    continue
+                jw, kw0, kws, dw2, pl2 = _phase_taps(b, spec.KW, sw, dw, pl)
+                tp = dict(t)
+                if "MWI" not in (tune or {}):
+                    tp["MWI"] = _rows(wq)
+                note = "implicit gemm dx" + (f" phase ({a},{b})" if sh * sw > 1 else "")
+                _ig_conv(plan, dt, tp, nm["dy"], nm["dx"], note, False,
+                         N=spec.N, CI=O, CG=OG, G=G, H=spec.OH, W=spec.OW, CO=C, OG=CG,
+                         KH=jh if jw else 0, KW=jw, KH0=kh0, KHS=khs, KW0=kw0, KWS=kws,
+                         KHF=spec.KH, KWF=spec.KW, SH=1, SW=1, DH=dh2, DW=dw2, PT=pt2, PL=pl2,
+                         OH=hq, OW=wq, YH=spec.H, YW=spec.W, YSH=sh, YSW=sw, YOH=a, YOW=b)
+        return plan
+
+    if direction != "backward_weights":  # pragma: no cover - resolve_names rejects it
+        raise ValueError(direction)
+    if gemm_ok:
+        out = nm["dw"] if spec.N == 1 else TEMP_PART
+        if spec.N > 1:
+            plan.temps[TEMP_PART] = spec.N * O * CG * DTYPE_SIZES[dt]
+        plan.extend(_plan_gemm(
+            device, M=OG, N=CG, K=P, batch=spec.N * G, dtype=dt, trans_b=True,
+            a=nm["dy"], b=nm["x"], c=out, lda=P, ldb=P, ldc=CG,
+            a_batch_stride=OG * P, b_batch_stride=CG * P, c_batch_stride=OG * CG))
+        if spec.N > 1:
+            _sum_parts(plan, dt, spec.N, O * CG, nm["dw"])
+        return plan
+    nwi = t["VW"] * t["NWV"]
+    ogp = _ceil(OG, nwi) * nwi
+    K = CG * spec.KH * spec.KW
+    rows = t.pop("BW_ROWS", None) or _bw_rows(spec, K)
+    chunks = _ceil(spec.N * spec.OH, rows)
+    plan.temps[TEMP_DYT] = spec.N * P * G * ogp * _REAL_SIZES[dt]
+    opts = (dtype_option(dt), *spec.defines(), "-D IG_BWD_W", f"-D IG_OGP={ogp}",
+            f"-D IG_OB={ogp // nwi}", f"-D BW_ROWS={rows}", *_tune_opts(t))
+    plan.launches.append(Launch(SOURCE, "to_nhwc", opts, (_ceil(P, 16), spec.N), None,
+                                (Buf(nm["dy"]), Buf(TEMP_DYT)), "dy to nhwc"))
+    out = nm["dw"] if chunks == 1 else TEMP_PART
+    if chunks > 1:
+        plan.temps[TEMP_PART] = chunks * O * K * DTYPE_SIZES[dt]
+    plan.launches.append(Launch(SOURCE, "ig_bwd_weights", opts,
+                                (_ceil(K, t["MWI"]), G * (ogp // nwi), chunks), None,
+                                (Buf(nm["x"]), Buf(TEMP_DYT), Buf(out)),
+                                f"implicit gemm dw {t['MWI']}x{nwi} /{chunks}"))
+    if chunks > 1:
+        _sum_parts(plan, dt, chunks, O * K, nm["dw"])
+    return plan
+
+
+def _sum_parts(plan: KernelPlan, dt: str, count: int, size: int, out: str) -> None:
+    """Append sum_parts: out = sum of ``count`` partials of ``size`` in TEMP_PART (fixed order)."""
+    plan.launches.append(Launch(SOURCE, "sum_parts", (dtype_option(dt),), (size,), None,
+                                (Buf(TEMP_PART), Buf(out), np.int32(count), np.int64(size)),
+                                f"sum {count} partials"))
+
+
+def _bw_rows(spec: ConvSpec, K: int) -> int:
+    """Rows of (n, oh) per backward-weights chunk: ~BW_CHUNK positions (a chunk of dy^T
+    that stays in L2 while every k block reads it), with at most BW_MAX_PARTS partial dw."""
+    rows = max(1, _ceil(BW_CHUNK, spec.OW))
+    total = spec.N * spec.OH
+    max_chunks = max(1, BW_MAX_PART_ELEMS // (spec.O * K))
+    return min(total, max(rows, _ceil(total, max_chunks)))
