@@ -20,8 +20,8 @@ backward_weights   x, dy          ``dw_bwd_weights_part`` -> temp partials
 
 A work-item owns ``rows`` output rows of one (sample, channel) and walks each
 in column tiles of ``vw * nch`` outputs (``nch`` vector accumulators of ``vw``
-lanes); the source rows of a tile are copied zero-padded into a private buffer
-so every tap is a plain vector load.
+lanes); each tap of a chunk is one unaligned vector load of the source row
+(border chunks shift an in-row vector by a lane shuffle instead).
 
 Tunables (keyword arguments of :func:`plan_depthwise`, defaults per dtype):
 ``vw`` lanes per vector (16 float/half, 8 double: one AVX-512 register),
@@ -46,12 +46,8 @@ from .spec import ConvSpec, dtype_name, dtype_option
 SOURCE = "conv/depthwise.cl"
 DIRECTIONS = ("forward", "backward_data", "backward_weights")
 TEMP_PART = "depthwise_part"
-MAX_SPAN = 8192          # private source-row buffer, elements (64 KiB of double at most)
+VERSION = 1              # bump when a kernel changes (keys the autotune database)
 _INT_MAX = 2**31 - 1
-
-
-def _floor_div(a: int, b: int) -> int:
-    return a // b   # Python floors, as DW_FLOOR_DIV does
 
 
 def _tile(width: int, vw: int, max_nch: int) -> int:
@@ -61,16 +57,6 @@ def _tile(width: int, vw: int, max_nch: int) -> int:
     return -(-vecs // tiles)
 
 
-def _span(spec: ConvSpec, direction: str, tw: int) -> int:
-    """Private buffer length (elements) one tile of ``tw`` outputs reads."""
-    sw, dw, kw = spec.stride[1], spec.dilation[1], spec.KW
-    fwd = (tw - 1) * sw + (kw - 1) * dw + 1
-    if direction == "backward_data":
-        pl = spec.padding[1][0]
-        return tw + _floor_div(sw - 1 + pl, sw) - _floor_div(pl - (kw - 1) * dw, sw)
-    return fwd
-
-
 def applicable(spec: ConvSpec, direction: str) -> str | None:
     """None when depthwise kernels can run ``spec``'s ``direction``, else why not."""
     if direction not in DIRECTIONS:
@@ -78,19 +64,40 @@ def applicable(spec: ConvSpec, direction: str) -> str | None:
     if spec.groups != spec.C:
         return (f"needs groups == C (one input channel per group); got groups={spec.groups}, "
                 f"C={spec.C}")
-    span = max(_span(spec, d, 16) for d in DIRECTIONS)
-    if span > MAX_SPAN:
-        return (f"a 16-wide tile reads {span} source columns (stride {spec.stride}, dilation "
-                f"{spec.dilation}), more than the {MAX_SPAN}-element private row buffer")
     biggest = max(spec.N * spec.C * spec.H * spec.W, spec.N * spec.O * spec.OH * spec.OW)
     if biggest > _INT_MAX:
         return f"tensors of {biggest} elements exceed 32-bit column/row indexing"
     return None
 
 
+def _compute_units(device) -> int:
+    return int(getattr(device, "max_compute_units", 0) or 1) if device is not None else 1
+
+
+def default_rows(spec: ConvSpec, direction: str, device=None) -> int:
+    """Output rows per work-item of dw_fwd / dw_bwd_data: enough for ~64 outputs (narrow
+    rows), keeping >= 16 work-items per compute unit."""
+    height, width = (spec.H, spec.W) if direction == "backward_data" else (spec.OH, spec.OW)
+    chans = spec.C if direction == "backward_data" else spec.O
+    rows = max(1, min(height, 64 // max(width, 1)))
+    while rows > 1 and spec.N * chans * -(-height // rows) < 16 * _compute_units(device):
+        rows //= 2
+    return rows
+
+
+def default_wrows(spec: ConvSpec, device=None) -> int:
+    """Output rows per partial weight-gradient sum: a whole channel of a sample (fewest
+    partials, least reduction work) unless that leaves < 64 work-items per compute unit."""
+    wrows = spec.OH
+    while wrows > 1 and spec.N * spec.O * -(-spec.OH // wrows) < 64 * _compute_units(device):
+        wrows = -(-wrows // 2)
+    return wrows
+
+
 def plan_depthwise(device, spec: ConvSpec, direction: str, dtype="float32",
                    names: Mapping[str, str] | None = None, *, vw: int | None = None,
-                   max_nch: int = 8, rows: int = 1, wrows: int = 8) -> KernelPlan:
+                   max_nch: int = 8, rows: int | None = None,
+                   wrows: int | None = None, split: int | None = None) -> KernelPlan:
     """Plan ``direction`` of a depthwise ``spec`` (groups == C).
 
     device: pyopencl Device (checked for fp64). dtype: float32, float64 or
@@ -109,24 +116,30 @@ def plan_depthwise(device, spec: ConvSpec, direction: str, dtype="float32",
         vw = 8 if dt == "float64" else 16
     if vw not in (2, 4, 8, 16):
         raise ValueError(f"depthwise: vw must be 2, 4, 8 or 16, got {vw}")
+    if rows is None:
+        rows = default_rows(spec, direction, device)
+    if wrows is None:
+        wrows = default_wrows(spec, device)
     rows, wrows, max_nch = max(1, int(rows)), max(1, int(wrows)), max(1, int(max_nch))
     if direction == "backward_data":
         width = -(-spec.W // spec.stride[1])   # dx columns of one stride phase
     else:
         width = spec.OW
     nch = _tile(width, vw, max_nch)
-    span = _span(spec, direction, vw * nch)
+    if split is None:
+        split = 2 if nch < 8 and spec.KW > 1 else 1
+    split = max(1, min(int(split), spec.KW))
     opts = [dtype_option(dt), *spec.defines(), f"-D DW_VW={vw}", f"-D DW_NCH={nch}",
-            f"-D DW_SPAN={span}"]
-    info = dict(vw=vw, nch=nch, span=span)
+            f"-D DW_SPLIT={split}"]
+    info = dict(vw=vw, nch=nch, split=split)
     if direction == "forward":
-        opts.append(f"-D DW_ROWS={rows}")
+        opts += [f"-D DW_ROWS={rows}", "-D DW_ONLY=1"]
         launch = Launch(SOURCE, "dw_fwd", tuple(opts), (-(-spec.OH // rows), spec.O, spec.N), None,
                         (Buf(nm["x"]), Buf(nm["w"]), Buf(nm["y"])),
                         note=f"depthwise fwd {vw}x{nch} rows={rows}", epilogue=("conv", 2))
         return KernelPlan(launches=[launch], info=dict(tiles=info, rows=rows))
     if direction == "backward_data":
-        opts.append(f"-D DW_ROWS={rows}")
+        opts += [f"-D DW_ROWS={rows}", "-D DW_ONLY=2"]
         launch = Launch(SOURCE, "dw_bwd_data", tuple(opts), (-(-spec.H // rows), spec.C, spec.N),
                         None, (Buf(nm["dy"]), Buf(nm["w"]), Buf(nm["dx"])),
                         note=f"depthwise bwd-data {vw}x{nch} rows={rows}")
@@ -134,7 +147,7 @@ def plan_depthwise(device, spec: ConvSpec, direction: str, dtype="float32",
     nrc = -(-spec.OH // wrows)
     npart = spec.N * nrc
     kt = spec.KH * spec.KW
-    opts += [f"-D DW_WROWS={wrows}", f"-D DW_NP={npart}"]
+    opts += [f"-D DW_WROWS={wrows}", f"-D DW_NP={npart}", "-D DW_ONLY=3"]
     acc_bytes = 8 if dt == "float64" else 4
     part = Launch(SOURCE, "dw_bwd_weights_part", tuple(opts), (nrc, spec.O, spec.N), None,
                   (Buf(nm["x"]), Buf(nm["dy"]), Buf(TEMP_PART)),

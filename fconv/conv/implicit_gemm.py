@@ -52,6 +52,7 @@ SOURCE = "conv/implicit_gemm.cl"
 TEMP_WP = "ig_wpack"
 TEMP_DYT = "ig_dyt"
 TEMP_PART = "ig_dwpart"
+PV_MAX_CHANNELS = 8              # at most this many output channels per group: vectors along rows
 BW_CHUNK = 1024                  # output positions per backward-weights chunk
 BW_MAX_PART_ELEMS = 4 << 20      # cap on the partial dw sums (elements)
 _INT_MAX = 2**31 - 1
@@ -101,15 +102,39 @@ def _rows(extent: int, lo: int = 4, hi: int = 8) -> int:
     return min(range(hi, lo - 1, -1), key=lambda m: _ceil(extent, m) * m - extent)
 
 
+def _pos_vector(dt: str, width: int) -> tuple[int, int]:
+    """(VW, NWV) of the position-vector kernel for output rows of ``width``."""
+    vmax = 8 if dt == "float64" else 16
+    if width >= 2 * vmax - vmax // 4:
+        return vmax, 2
+    if width >= vmax - vmax // 4 or vmax == 8:
+        return vmax, 1
+    return 8, 1
+
+
+def conv_tunables(dt: str, channels: int, width: int, depth: int, pv: bool | None = None) -> dict:
+    """Tunables of ig_conv (channel vectors) or, with PV=1, ig_conv_pv (position vectors)
+    for ``channels`` output channels per group, output rows of ``width`` and ``depth``
+    input channels per group (the inner k loop)."""
+    if pv is None:
+        # few output channels: vectors along the row, unless the inner c loop is too
+        # short to amortise the per-tap edge tests (grouped convs: measured slower)
+        pv = channels <= PV_MAX_CHANNELS and width >= 16 and depth >= 16
+    if pv:
+        vw, nwv = _pos_vector(dt, width)
+        return {"PV": 1, "VW": vw, "NWV": nwv, "MWI": min(channels, 8) if channels <= 8
+                else _rows(channels)}
+    vw, nwv = _vector(dt, channels)
+    return {"PV": 0, "VW": vw, "NWV": nwv, "MWI": _rows(width)}
+
+
 def tunables(spec: ConvSpec, direction: str, dtype: str) -> dict:
     """The kernel tunables for ``direction`` of ``spec`` (see the module docstring)."""
     dt = dtype_name(dtype)
     if direction == "forward":
-        vw, nwv = _vector(dt, spec.OG)
-        return {"VW": vw, "NWV": nwv, "MWI": _rows(spec.OW)}
+        return conv_tunables(dt, spec.OG, spec.OW, spec.CG)
     if direction == "backward_data":
-        vw, nwv = _vector(dt, spec.CG)
-        return {"VW": vw, "NWV": nwv, "MWI": _rows(_ceil(spec.W, spec.stride[1]))}
+        return conv_tunables(dt, spec.CG, _ceil(spec.W, spec.stride[1]), spec.OG)
     vw, nwv = _vector(dt, spec.OG)
     if spec.CG >= 8:
         return {"VW": vw, "NWV": nwv, "MWI": _rows(spec.CG), "BW_ORDER": 1}
@@ -148,18 +173,28 @@ def _pack(plan: KernelPlan, spec: ConvSpec, dt: str, w: str, trans: bool, jp: in
                                 (Buf(w), Buf(TEMP_WP)), "pack w" + ("^T" if trans else "")))
 
 
+def _channel_pad(t: dict, channels: int) -> int:
+    """Output channels per group rounded up to the kernel's channel block."""
+    blk = t["MWI"] if t.get("PV") else t["VW"] * t["NWV"]
+    return _ceil(channels, blk) * blk
+
+
 def _ig_conv(plan: KernelPlan, dt: str, t: dict, src: str, dst: str, note: str,
              epilogue: bool, **d) -> None:
-    """Append one ig_conv launch; ``d`` holds the IG_* constants (without prefix)."""
+    """Append one ig_conv (or ig_conv_pv) launch; ``d`` holds the IG_* constants."""
+    t = dict(t)
+    pv = t.pop("PV", 0)
     nwi = t["VW"] * t["NWV"]
-    d["OGP"] = _ceil(d["OG"], nwi) * nwi
-    d["OB"] = d["OGP"] // nwi
-    opts = (dtype_option(dt), "-D IG_CONV", *(f"-D IG_{k}={v}" for k, v in d.items()),
-            *_tune_opts(t))
-    gsize = (_ceil(d["OW"], t["MWI"]), d["OH"], d["N"] * d["G"] * d["OB"])
-    plan.launches.append(Launch(SOURCE, "ig_conv", opts, gsize, None,
+    d["OGP"] = _channel_pad({"PV": pv, **t}, d["OG"])
+    d["OB"] = d["OGP"] // (t["MWI"] if pv else nwi)
+    kernel = "ig_conv_pv" if pv else "ig_conv"
+    opts = (dtype_option(dt), "-D IG_CONV_PV" if pv else "-D IG_CONV",
+            *(f"-D IG_{k}={v}" for k, v in d.items()), *_tune_opts(t))
+    per = nwi if pv else t["MWI"]
+    gsize = (_ceil(d["OW"], per), d["OH"], d["N"] * d["G"] * d["OB"])
+    plan.launches.append(Launch(SOURCE, kernel, opts, gsize, None,
                                 (Buf(src), Buf(TEMP_WP), Buf(dst)),
-                                f"{note} {t['MWI']}x{nwi}",
+                                f"{note} {'pv ' if pv else ''}{t['MWI']}x{nwi}",
                                 epilogue=("conv", 2) if epilogue else None))
 
 
@@ -214,8 +249,7 @@ def plan_implicit_gemm(device, spec: ConvSpec, direction: str, dtype="float32",
                 a_batch_stride=0 if bn else OG * CG, b_batch_stride=C * P if bn else CG * P,
                 c_batch_stride=O * P if bn else OG * P))
             return plan
-        nwi = t["VW"] * t["NWV"]
-        _pack(plan, spec, dt, nm["w"], False, _ceil(OG, nwi) * nwi)
+        _pack(plan, spec, dt, nm["w"], False, _channel_pad(t, OG))
         (pt, _), (pl, _) = spec.padding
         _ig_conv(plan, dt, t, nm["x"], nm["y"], "implicit gemm", True,
                  N=spec.N, CI=C, CG=CG, G=G, H=spec.H, W=spec.W, CO=O, OG=OG,
@@ -234,8 +268,7 @@ def plan_implicit_gemm(device, spec: ConvSpec, direction: str, dtype="float32",
                 a_batch_stride=0 if bn else OG * CG, b_batch_stride=O * P if bn else OG * P,
                 c_batch_stride=C * P if bn else CG * P))
             return plan
-        nwi = t["VW"] * t["NWV"]
-        _pack(plan, spec, dt, nm["w"], True, _ceil(CG, nwi) * nwi)
+        _pack(plan, spec, dt, nm["w"], True, _channel_pad(t, CG))
         (pt, _), (pl, _) = spec.padding
         sh, sw = spec.stride
         dh, dw = spec.dilation
@@ -250,7 +283,7 @@ def plan_implicit_gemm(device, spec: ConvSpec, direction: str, dtype="float32",
                     continue
                 jw, kw0, kws, dw2, pl2 = _phase_taps(b, spec.KW, sw, dw, pl)
                 tp = dict(t)
-                if "MWI" not in (tune or {}):
+                if not tp.get("PV") and "MWI" not in (tune or {}):
                     tp["MWI"] = _rows(wq)
                 note = "implicit gemm dx" + (f" phase ({a},{b})" if sh * sw > 1 else "")
                 _ig_conv(plan, dt, tp, nm["dy"], nm["dx"], note, False,

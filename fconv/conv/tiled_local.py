@@ -105,7 +105,7 @@ def _bwd_data_local(spec: ConvSpec, t: dict, real: int) -> int:
 def _bwd_weights_local(spec: ConvSpec, t: dict, real: int) -> int:
     xr = (t["TR"] - 1) * spec.stride[0] + (spec.KH - 1) * spec.dilation[0] + 1
     xc = (t["TP"] - 1) * spec.stride[1] + (spec.KW - 1) * spec.dilation[1] + 1
-    return real * (t["TR"] * t["TP"] * t["TO"] + t["TC"] * xr * (xc + t["XPAD"]))
+    return real * (t["TR"] * t["TP"] * (t["TO"] + t["WPAD"]) + t["TC"] * xr * (xc + t["XPAD"]))
 
 
 _MIN_TILE = dict(TO=1, RO=1, TH=1, RH=1, TW=1, RW=1, CC=1, XPAD=0, WPAD=0, TC=1, TR=1, TP=1)
@@ -226,28 +226,38 @@ def _out_tunables(dev: _Dev, spec: ConvSpec, direction: str, dtype: str) -> dict
 
 def _out_cost(dev: _Dev, spec: ConvSpec, t: dict, M: int, red: int, rows: int, cols: int,
               phases: int, taps: int) -> float:
-    """Relative time of a tiling: padded FMAs, local loads per FMA, global traffic, tail."""
+    """Relative time of a forward / backward-data tiling on ``dev``.
+
+    GPU: per work-group, warps x chunks x (FMAs + 4 x local loads per tap, the
+    weights as 128-bit loads), plus staging and barriers; work-groups resident
+    per compute unit from registers, threads and local memory; latency not
+    hidden below ~12 resident warps; the last wave's idle part. CPU: padded
+    FMAs, staging, per-work-item barrier costs.
+    """
     ro, rh, rw, to, th, tw, cc = (t[k] for k in ("RO", "RH", "RW", "TO", "TH", "TW", "CC"))
+    vw = t["VW"]
     groups = spec.N * spec.groups * _ceil(M, to) * phases * _ceil(rows, th) * _ceil(cols, tw)
     chunks = _ceil(red, cc)
-    fma = groups * to * th * tw * chunks * cc * taps
     acc = ro * rh * rw
-    lds = fma * (ro + rh * rw) / acc              # local loads of the compute loop
-    ph = (th - 1) * spec.stride[0] + (spec.KH - 1) * spec.dilation[0] + 1
-    pw = (tw - 1) * spec.stride[1] + (spec.KW - 1) * spec.dilation[1] + 1
-    stage = groups * chunks * cc * (ph * pw + taps * to)   # elements staged through local memory
-    ls = to // ro * th // rh * tw // (rw * t["VW"])
+    ls = to // ro * th // rh * tw // (rw * vw)
+    sh, sw = (spec.stride if phases == 1 else (1, 1))
+    ph = (th - 1) * sh + (spec.KH - 1) * spec.dilation[0] + 1
+    pw = (tw - 1) * sw + (spec.KW - 1) * spec.dilation[1] + 1
+    stage = chunks * cc * (ph * pw + taps * to)     # elements staged per work-group
     if dev.gpu:
-        # FMA 4x the rate of local loads; staging ~ a global load + a local store each;
-        # barriers; waves of ~2 groups per compute unit (the last one partly idle).
-        slots = max(1, dev.units * max(1, 2048 // max(ls, 1) // 2))
-        waves = groups / slots
-        tail = math.ceil(waves) / waves if waves < 8 else 1.0
-        occupancy = 1.0 if acc * ls <= 64 * 256 else 1.3
-        return (fma + 4 * lds + 8 * stage + 64 * groups * chunks * ls / 32) * tail * occupancy
-    # CPU: a work-item vector = 16 lanes; loads mostly fold into FMAs; staging and barriers
-    # (loop fission) cost per work-item; too small a group wastes the staged tile.
-    return fma + 0.5 * lds + 6 * stage + 40 * groups * chunks * ls
+        warps = _ceil(ls, 32)
+        lds = (ro // 4 if ro % 4 == 0 else ro) + rh * rw
+        compute = warps * chunks * cc * taps * (acc + 4 * lds) / 4
+        per_group = compute + 2 * stage / 32 * 4 + chunks * 2 * 60 * warps
+        local = _fwd_local(spec, t, 4) if phases == 1 else _bwd_data_local(spec, t, 4)
+        regs = acc * 1.2 + lds + 24
+        conc = max(1, min(65536 // int(ls * regs), 2048 // ls, (228 << 10) // max(local, 1), 32))
+        latency = max(1.0, 12.0 / (conc * warps))
+        waves = groups / (max(1, dev.units) * conc)
+        eff = math.ceil(waves) if waves < 6 else waves
+        return eff * conc * per_group * latency
+    fma = groups * to * th * tw * chunks * cc * taps
+    return fma * (1 + 2.0 / acc) + 6 * groups * stage + 40 * groups * chunks * ls
 
 
 def _weights_tunables(dev: _Dev, spec: ConvSpec, dtype: str) -> dict:
@@ -279,7 +289,7 @@ def _weights_tunables(dev: _Dev, spec: ConvSpec, dtype: str) -> dict:
     else:
         tp = min(_ceil(spec.OW, vw) * vw, 4 * vw)
     tr = max(1, min(spec.OH, (256 if dev.gpu else 64) // tp))
-    t = dict(TO=to, RO=ro, TC=tc, RK=rk, TR=tr, TP=tp, VW=vw, XPAD=0)
+    t = dict(TO=to, RO=ro, TC=tc, RK=rk, TR=tr, TP=tp, VW=vw, XPAD=0, WPAD=4 if dev.gpu else 0)
     while _bwd_weights_local(spec, t, real) > budget:
         if t["TR"] > 1:
             t["TR"] //= 2
@@ -401,6 +411,7 @@ def plan_tiled_local(device, spec: ConvSpec, direction: str, dtype="float32",
         raise ValueError(f"tiled_local {spec.op}: tiles {t} exceed the device's local memory")
     kk = spec.KH * spec.KW
     t.setdefault("VW", 1)
+    t.setdefault("WPAD", 0)
     if t["TO"] % t["RO"] or t["NTK"] * t["RK"] < t["TC"] * kk or t["TP"] % t["VW"]:
         raise ValueError(f"tiled_local: inconsistent backward-weights tunables {t}")
     nto = t["TO"] // t["RO"]
@@ -408,7 +419,7 @@ def plan_tiled_local(device, spec: ConvSpec, direction: str, dtype="float32",
         raise ValueError(f"tiled_local: work-group of {nto * t['NTK']} items exceeds the "
                          f"device's {dev.max_wg}")
     split = t["SPLIT"]
-    keys = ("TO", "RO", "TC", "RK", "NTK", "TR", "TP", "VW", "SPLIT", "XPAD")
+    keys = ("TO", "RO", "TC", "RK", "NTK", "TR", "TP", "VW", "SPLIT", "XPAD", "WPAD")
     extra = ("-D TL_BWD_WEIGHTS",) + (("-D TL_PARTIAL",) if split > 1 else ())
     opts = _opts(dt, spec, t, keys, extra)
     gsize = (t["NTK"] * _ceil(spec.OG, t["TO"]), nto * spec.groups * _ceil(spec.CG, t["TC"]), split)

@@ -73,6 +73,38 @@ class Lowered:
     def __str__(self) -> str:
         return self.as_text()
 
+    def profile(self, *args, repeats: int = 3, top: int = 15, **kwargs) -> str:
+        """Time every launch with OpenCL profiling events (medians of ``repeats`` runs);
+        returns a table of the kernels that take longest, grouped by kernel and note.
+
+        Example: ``print(fc.jit(step).lower(*a).profile(*a))``.
+        """
+        import collections
+        import statistics
+
+        import pyopencl as cl
+        exe = self.executable
+        q = cl.CommandQueue(exe.device.context, properties=cl.command_queue_properties.PROFILING_ENABLE)
+        leaves = [x for x in tree_flatten((args, kwargs))[0]]
+        runs = []
+        for _ in range(repeats + 1):
+            evs: list = []
+            exe.run(list(self.jaxpr.consts) + leaves, queue=q, events=evs)
+            q.finish()
+            runs.append([(e.profile.end - e.profile.start) * 1e-6 for e in evs])
+        per_launch = [statistics.median(r[i] for r in runs[1:]) for i in range(len(runs[0]))]
+        groups: dict = collections.defaultdict(lambda: [0.0, 0])
+        for st, t, k in zip(exe.steps, per_launch, self.kernels):
+            g = groups[(st.launch.kernel, "+".join(k.primitives))]
+            g[0] += t
+            g[1] += 1
+        total = sum(per_launch)
+        lines = [f"{len(per_launch)} launches, {total:.2f} ms of kernel time (median of {repeats})",
+                 "   ms      %   count  kernel  [primitives]"]
+        for (name, prims), (t, c) in sorted(groups.items(), key=lambda kv: -kv[1][0])[:top]:
+            lines.append(f"{t:7.2f} {100 * t / max(total, 1e-12):5.1f}% {c:6d}  {name}  [{prims}]")
+        return "\n".join(lines)
+
 
 class KernelEntry:
     """One launch of a plan: ``name``, ``primitives`` (IR names it computes), ``strategy`` for convs."""

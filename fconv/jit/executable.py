@@ -210,8 +210,12 @@ class Executable:
     def n_launches(self) -> int:
         return len(self.steps)
 
-    def run(self, args: list, literal_values: list | None = None) -> list:
-        """Run on device arrays ``args`` (consts then inputs); returns output Arrays."""
+    def run(self, args: list, literal_values: list | None = None, queue=None, events: list | None = None) -> list:
+        """Run on device arrays ``args`` (consts then inputs); returns output Arrays.
+
+        ``queue``/``events``: enqueue on another queue of the device's context (a profiling
+        one) and collect each launch's event (see ``Lowered.profile``).
+        """
         dev = self.device
         bufs = [None] * len(self._slot_avals)
         for i, a in enumerate(args):
@@ -224,7 +228,7 @@ class Executable:
         for i in self._alloc_upfront:
             bufs[i] = alloc(sizes[i])
         lits = self._static_literals if literal_values is None else literal_values
-        queue = dev.queue
+        queue = queue or dev.queue
         alloc_at, free_at, take = self._alloc_at, self._free_at, self._take
         for n, st in enumerate(self.steps):
             for i in alloc_at[n]:
@@ -238,7 +242,9 @@ class Executable:
                     k.set_arg(i, bufs[t[1]])
                 elif kind == "lit":
                     k.set_arg(i, np.asarray(lits[t[1]], dtype=t[2])[()])
-            cl.enqueue_nd_range_kernel(queue, k, st.gsize, st.lsize)
+            ev = cl.enqueue_nd_range_kernel(queue, k, st.gsize, st.lsize)
+            if events is not None:
+                events.append(ev)
             for i in free_at[n]:
                 bufs[i] = None
         outs = []
