@@ -6,8 +6,11 @@ Each operand says how it is read (``Operand.kind``):
   * ``strided`` — ``offset + sum(idx[k] * stride[k])`` (broadcasts, transposes, slices);
   * ``scalar``  — a kernel argument (a literal operand).
 Outputs are ``flat`` or ``strided`` (writing into part of a larger buffer, for
-concatenate and pad). Offsets, strides and dims are kernel arguments, so one
-program serves every shape of a given rank and operand pattern.
+concatenate and pad). Offsets and strides are kernel arguments; the dims of
+a strided iteration space are compile-time constants (integer division by a
+constant is a multiply and a shift — by a runtime value it is what made
+broadcasting kernels slow on CPUs), so a program serves one iteration shape
+(flat kernels, with no index arithmetic, serve every size).
 
 The expressions are OpenCL C over ``a0, a1, ...`` (the inputs converted to their
 compute type: float for float16, int for bool) and must give each output's value.
@@ -45,14 +48,15 @@ def _store(dt: np.dtype, ptr: str, idx: str, val: str) -> str:
 
 
 def kernel_source(name: str, ndim: int, inputs: list, outputs: list, exprs: list,
-                  out_kinds: list | None = None, stmts: list | None = None) -> str:
+                  out_kinds: list | None = None, stmts: list | None = None, dims=None) -> str:
     """OpenCL C for ``outputs[j] = exprs[j](inputs)`` over an ``ndim``-d iteration space.
 
     ``stmts``: statements placed between the loads and the stores (fused
     intermediates, e.g. ``const float t0 = a0 + a1;``) that ``exprs`` may use.
     Kernel arguments, in order: for each input — buffer (flat/bcast1), buffer +
     offset + ndim strides (strided), or the value (scalar); for each output —
-    buffer, plus offset + strides when strided; then ``int n`` and the ndim dims.
+    buffer, plus offset + strides when strided; then ``int n``. ``dims`` (the ndim
+    sizes of the iteration space) are written into the source as constants.
     """
     out_kinds = out_kinds or ["flat"] * len(outputs)
     uses_f64 = any(o.dtype == dtypes.float64 for o in list(inputs) + list(outputs))
@@ -87,7 +91,6 @@ def kernel_source(name: str, ndim: int, inputs: list, outputs: list, exprs: list
         stores.append(f"  const {ct} r{j} = ({ct})({exprs[j]});")
         stores.append("  " + _store(op.dtype, f"out{j}", idx, f"r{j}"))
     params.append("const int n")
-    params += [f"const int d{k}" for k in range(ndim)]
     index = []
     if need_index and ndim:
         index.append("  int rem = gid;")
@@ -95,7 +98,7 @@ def kernel_source(name: str, ndim: int, inputs: list, outputs: list, exprs: list
             if k == 0:
                 index.append("  const int ix0 = rem;")
             else:
-                index.append(f"  const int ix{k} = rem % d{k}; rem /= d{k};")
+                index.append(f"  const int ix{k} = rem % {dims[k]}; rem /= {dims[k]};")
     src = ["/* generated: elementwise kernel */"]
     if uses_f64:
         src.append("#pragma OPENCL EXTENSION cl_khr_fp64 : enable")
@@ -168,7 +171,7 @@ def plan_elementwise(name: str, shape, inputs: list, outputs: list, exprs: list,
         shape2, views2 = ([int(np.prod(shape))] if shape else [1]), []
     ndim = len(shape2) if view_list else 0
     out_kinds = ["strided" if j in out_views else "flat" for j in range(len(outputs))]
-    src = kernel_source(name, ndim, inputs, outputs, exprs, out_kinds, stmts)
+    src = kernel_source(name, ndim, inputs, outputs, exprs, out_kinds, stmts, dims=shape2 if ndim else None)
     args = []
     vi = 0
     for i, (op, ref) in enumerate(zip(inputs, in_refs)):
@@ -188,7 +191,6 @@ def plan_elementwise(name: str, shape, inputs: list, outputs: list, exprs: list,
             vi += 1
     n = int(np.prod(shape)) if shape else 1
     args.append(np.int32(n))
-    args += [np.int32(d) for d in (shape2 if ndim else [])]
     launch = Launch(GeneratedSource(name, src), name, (), (n,), None, tuple(args), note=note or name,
                     elementwise=not out_views)
     return KernelPlan([launch])
