@@ -179,21 +179,28 @@ def _channel_pad(t: dict, channels: int) -> int:
     return _ceil(channels, blk) * blk
 
 
+_RUNTIME = ("KH", "KW", "KH0", "KHS", "KW0", "KWS", "DH", "DW", "PT", "PL", "OH", "OW", "YOH", "YOW")
+
+
 def _ig_conv(plan: KernelPlan, dt: str, t: dict, src: str, dst: str, note: str,
              epilogue: bool, **d) -> None:
-    """Append one ig_conv (or ig_conv_pv) launch; ``d`` holds the IG_* constants."""
+    """Append one ig_conv (or ig_conv_pv) launch; ``d`` holds the IG_* values
+    (build options, except the per-phase ones in ``_RUNTIME``, passed as ints)."""
     t = dict(t)
     pv = t.pop("PV", 0)
+    local = t.pop("LOCAL", None)
     nwi = t["VW"] * t["NWV"]
     d["OGP"] = _channel_pad({"PV": pv, **t}, d["OG"])
     d["OB"] = d["OGP"] // (t["MWI"] if pv else nwi)
     kernel = "ig_conv_pv" if pv else "ig_conv"
     opts = (dtype_option(dt), "-D IG_CONV_PV" if pv else "-D IG_CONV",
-            *(f"-D IG_{k}={v}" for k, v in d.items()), *_tune_opts(t))
+            *(f"-D IG_{k}={v}" for k, v in d.items() if k not in _RUNTIME), *_tune_opts(t))
     per = nwi if pv else t["MWI"]
     gsize = (_ceil(d["OW"], per), d["OH"], d["N"] * d["G"] * d["OB"])
-    plan.launches.append(Launch(SOURCE, kernel, opts, gsize, None,
-                                (Buf(src), Buf(TEMP_WP), Buf(dst)),
+    args = (Buf(src), Buf(TEMP_WP), Buf(dst), *(np.int32(d[k]) for k in _RUNTIME))
+    if local:
+        gsize = tuple(_ceil(g, lo) * lo for g, lo in zip(gsize, local))
+    plan.launches.append(Launch(SOURCE, kernel, opts, gsize, local, args,
                                 f"{note} {'pv ' if pv else ''}{t['MWI']}x{nwi}",
                                 epilogue=("conv", 2) if epilogue else None))
 
@@ -282,11 +289,8 @@ def plan_implicit_gemm(device, spec: ConvSpec, direction: str, dtype="float32",
                 if wq <= 0:
                     continue
                 jw, kw0, kws, dw2, pl2 = _phase_taps(b, spec.KW, sw, dw, pl)
-                tp = dict(t)
-                if not tp.get("PV") and "MWI" not in (tune or {}):
-                    tp["MWI"] = _rows(wq)
                 note = "implicit gemm dx" + (f" phase ({a},{b})" if sh * sw > 1 else "")
-                _ig_conv(plan, dt, tp, nm["dy"], nm["dx"], note, False,
+                _ig_conv(plan, dt, t, nm["dy"], nm["dx"], note, False,
                          N=spec.N, CI=O, CG=OG, G=G, H=spec.OH, W=spec.OW, CO=C, OG=CG,
                          KH=jh if jw else 0, KW=jw, KH0=kh0, KHS=khs, KW0=kw0, KWS=kws,
                          KHF=spec.KH, KWF=spec.KW, SH=1, SW=1, DH=dh2, DW=dw2, PT=pt2, PL=pl2,
@@ -295,7 +299,9 @@ def plan_implicit_gemm(device, spec: ConvSpec, direction: str, dtype="float32",
 
     if direction != "backward_weights":  # pragma: no cover - resolve_names rejects it
         raise ValueError(direction)
-    if gemm_ok:
+    if gemm_ok and (dt != "float16" or spec.N == 1):
+        # (float16: partial products rounded to half would add error; use the
+        # kernel below, whose partial sums are float)
         out = nm["dw"] if spec.N == 1 else TEMP_PART
         if spec.N > 1:
             plan.temps[TEMP_PART] = spec.N * O * CG * DTYPE_SIZES[dt]
@@ -314,23 +320,28 @@ def plan_implicit_gemm(device, spec: ConvSpec, direction: str, dtype="float32",
     plan.temps[TEMP_DYT] = spec.N * P * G * ogp * _REAL_SIZES[dt]
     opts = (dtype_option(dt), *spec.defines(), "-D IG_BWD_W", f"-D IG_OGP={ogp}",
             f"-D IG_OB={ogp // nwi}", f"-D BW_ROWS={rows}", *_tune_opts(t))
+    if chunks > 1:
+        opts += ("-D BW_PARTS",)
     plan.launches.append(Launch(SOURCE, "to_nhwc", opts, (_ceil(P, 16), spec.N), None,
                                 (Buf(nm["dy"]), Buf(TEMP_DYT)), "dy to nhwc"))
     out = nm["dw"] if chunks == 1 else TEMP_PART
     if chunks > 1:
-        plan.temps[TEMP_PART] = chunks * O * K * DTYPE_SIZES[dt]
+        plan.temps[TEMP_PART] = chunks * O * K * _REAL_SIZES[dt]
     plan.launches.append(Launch(SOURCE, "ig_bwd_weights", opts,
                                 (_ceil(K, t["MWI"]), G * (ogp // nwi), chunks), None,
                                 (Buf(nm["x"]), Buf(TEMP_DYT), Buf(out)),
                                 f"implicit gemm dw {t['MWI']}x{nwi} /{chunks}"))
     if chunks > 1:
-        _sum_parts(plan, dt, chunks, O * K, nm["dw"])
+        _sum_parts(plan, dt, chunks, O * K, nm["dw"], real=True)
     return plan
 
 
-def _sum_parts(plan: KernelPlan, dt: str, count: int, size: int, out: str) -> None:
-    """Append sum_parts: out = sum of ``count`` partials of ``size`` in TEMP_PART (fixed order)."""
-    plan.launches.append(Launch(SOURCE, "sum_parts", (dtype_option(dt),), (size,), None,
+def _sum_parts(plan: KernelPlan, dt: str, count: int, size: int, out: str,
+               real: bool = False) -> None:
+    """Append sum_parts: out = sum of ``count`` partials of ``size`` in TEMP_PART (fixed order;
+    ``real``: the partials are of the compute type, else of the storage type)."""
+    opts = (dtype_option(dt),) + (("-D PARTS_REAL",) if real else ())
+    plan.launches.append(Launch(SOURCE, "sum_parts", opts, (size,), None,
                                 (Buf(TEMP_PART), Buf(out), np.int32(count), np.int64(size)),
                                 f"sum {count} partials"))
 

@@ -44,6 +44,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Mapping
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,10 +99,16 @@ VARIANTS: dict[str, Variant] = {
 DEFAULT_VARIANT = "f2x2"
 # How backward_weights is computed: "winograd" (the F(3x3, m x m) dual) or "gemm" (im2col).
 BACKWARD_WEIGHTS = "winograd"
+# backward_weights' GEMM: "nn" (x's tiles stored transposed) or "nt" (a trans_b GEMM).
+BACKWARD_WEIGHTS_GEMM = "nn"
 # Tiles per chunk are a multiple of this (the CPU GEMM's 32-column block).
 TILE_ALIGN = 32
 # CPU: workspace bytes per chunk (transformed input + GEMM result), kept cache-sized.
 CHUNK_TARGET_BYTES = 4 << 20
+# CPU: explicit-vector row kernels for the input/output transforms where tile rows padded to
+# whole vectors of 16 waste at most ROWS_MAX_WASTE of the columns.
+ROW_KERNELS = True
+ROWS_MAX_WASTE = 0.15
 # Work-group size along the tile dimension of the transform kernels (0: runtime's choice).
 TILE_GROUP_CPU = 16
 TILE_GROUP_GPU = 64
@@ -136,6 +143,8 @@ class _Problem:
     pl: int
     groups: int
     m: int
+    twp: int = 0   # tile columns per tile row (>= tw; 0: tw)
+    rows: bool = False  # explicit-vector row kernels (twp % 16 == 0)
 
     @property
     def th(self) -> int:
@@ -146,14 +155,19 @@ class _Problem:
         return -(-self.wo // self.m)
 
     @property
-    def tpi(self) -> int:
-        return self.th * self.tw
+    def row_cols(self) -> int:
+        """Workspace columns per tile row (TWP)."""
+        return self.twp or self.tw
+
+    def columns(self, n: int) -> int:
+        """Workspace columns of a batch of n (tile rows x TWP)."""
+        return n * self.th * self.row_cols
 
     def defines(self, n: int, nt: int) -> tuple[str, ...]:
-        """-D options of winograd.cl for a batch of n and chunks of nt tiles."""
+        """-D options of winograd.cl for a batch of n and chunks of nt columns."""
         vals = dict(N=n, CIN=self.cin, HI=self.hi, WI=self.wi, COUT=self.cout, HO=self.ho, WO=self.wo,
-                    PT=self.pt, PL=self.pl, TH=self.th, TW=self.tw, CIG=self.cin // self.groups,
-                    COG=self.cout // self.groups, NT=nt)
+                    PT=self.pt, PL=self.pl, TH=self.th, TW=self.tw, TWP=self.row_cols,
+                    CIG=self.cin // self.groups, COG=self.cout // self.groups, NT=nt)
         return (f"-D WINO_M={self.m}",) + tuple(f"-D WG_{k}={v}" for k, v in vals.items())
 
 
@@ -168,6 +182,22 @@ def _round_up(v: int, k: int) -> int:
     return -(-v // k) * k
 
 
+def _is_cpu(device) -> bool:
+    import pyopencl as cl
+    return device is None or bool(device.type & cl.device_type.CPU)
+
+
+def _with_layout(device, prob: _Problem, dt: str) -> _Problem:
+    """``prob`` with its tile-row width TWP: padded to whole vectors of 16 (the
+    explicit-vector row kernels) on a CPU when that wastes at most ROWS_MAX_WASTE
+    of the columns, the input rows are at least 16 wide and the dtype is not
+    float64; else TW (the one-tile-per-work-item kernels)."""
+    twp = _round_up(prob.tw, 16)
+    rows = (ROW_KERNELS and _is_cpu(device) and dt != "float64" and prob.wi >= 16
+            and twp <= (1 + ROWS_MAX_WASTE) * prob.tw)
+    return dataclasses.replace(prob, twp=twp if rows else prob.tw, rows=rows)
+
+
 def _chunk_tiles(device, spec: ConvSpec, total: int, per_tile: int, fixed: int,
                  max_temp_bytes: int) -> int:
     """Tiles per chunk: a multiple of TILE_ALIGN (whole GEMM column blocks, no edge path).
@@ -178,9 +208,7 @@ def _chunk_tiles(device, spec: ConvSpec, total: int, per_tile: int, fixed: int,
     when that is larger) so that it stays in cache between the transform
     kernels and the GEMM; elsewhere only ``max_temp_bytes`` bounds it.
     """
-    import pyopencl as cl
-    is_cpu = device is None or bool(device.type & cl.device_type.CPU)
-    budget = min(max(CHUNK_TARGET_BYTES, fixed), max_temp_bytes) if is_cpu else max_temp_bytes
+    budget = min(max(CHUNK_TARGET_BYTES, fixed), max_temp_bytes) if _is_cpu(device) else max_temp_bytes
     ntc = max(TILE_ALIGN, budget // per_tile // TILE_ALIGN * TILE_ALIGN)
     ntc = min(ntc, _round_up(total, TILE_ALIGN))
     chunks = -(-total // ntc)
@@ -194,9 +222,7 @@ def _chunk_tiles(device, spec: ConvSpec, total: int, per_tile: int, fixed: int,
 
 def _tile_local(device, nt: int) -> tuple | None:
     """Local size of the transform kernels over ``nt`` tiles (dim 0), None: the runtime's choice."""
-    import pyopencl as cl
-    is_cpu = device is None or bool(device.type & cl.device_type.CPU)
-    l0 = TILE_GROUP_CPU if is_cpu else TILE_GROUP_GPU
+    l0 = TILE_GROUP_CPU if _is_cpu(device) else TILE_GROUP_GPU
     while l0 > 1 and nt % l0:
         l0 //= 2
     return (l0, 1) if l0 else None
@@ -259,9 +285,18 @@ def _ws(dt: str) -> tuple[str, int]:
 
 
 def _chunks(total: int, ntc: int):
-    """(first tile, tiles rounded up to TILE_ALIGN) of each chunk."""
-    for t0 in range(0, total, ntc):
-        yield t0, _round_up(min(ntc, total - t0), TILE_ALIGN)
+    """(first column, columns rounded up to TILE_ALIGN) of each chunk."""
+    for c0 in range(0, total, ntc):
+        yield c0, _round_up(min(ntc, total - c0), TILE_ALIGN)
+
+
+def _transform_launch(device, prob: _Problem, opts: tuple, kernel: str, channels: int, nt: int,
+                      args: tuple, note: str, **kw) -> Launch:
+    """A launch of a tile-transform kernel over ``nt`` columns of ``channels`` channels."""
+    if prob.rows and (kernel in ("wino_input", "wino_output") or kernel == "wino_dy" and prob.wo >= 16):
+        return Launch(SOURCE, kernel + "_rows", opts, (nt // 16, channels), None, args,
+                      note + " (row vectors)", **kw)
+    return Launch(SOURCE, kernel, opts, (nt, channels), _tile_local(device, nt), args, note, **kw)
 
 
 def _plan_forward_like(device, prob: _Problem, dt: str, var: Variant, x: str, w: str, y: str,
@@ -269,12 +304,12 @@ def _plan_forward_like(device, prob: _Problem, dt: str, var: Variant, x: str, w:
     T, G = var.points, prob.groups
     cig, cog = prob.cin // G, prob.cout // G
     wdt, wsize = _ws(dt)
-    total = spec.N * prob.tpi
+    prob = _with_layout(device, prob, dt)
+    total = prob.columns(spec.N)
     u_bytes = T * prob.cout * cig * wsize
     ntc = _chunk_tiles(device, spec, total, T * (prob.cin + prob.cout) * wsize, u_bytes,
                        max_temp_bytes)
-    if T * max(prob.cin, prob.cout) * ntc > _INT_MAX or T * prob.cout * cig > _INT_MAX:
-        raise ValueError(f"winograd {spec.op}: workspaces exceed the GEMM's 32-bit offsets")
+    _check_int32(spec, prob, T, ntc)
     opts = (dtype_option(dt), *prob.defines(spec.N, ntc)) + (("-D WINO_FLIP",) if flip else ())
     plan = KernelPlan()
     plan.temps[TEMP_U] = u_bytes
@@ -285,21 +320,30 @@ def _plan_forward_like(device, prob: _Problem, dt: str, var: Variant, x: str, w:
                                 (Buf(w), Buf(TEMP_U)),
                                 f"winograd {var.name} weight transform" + (" (flipped)" if flip else "")))
     i32 = np.int32
-    for t0, nt in _chunks(total, ntc):
-        plan.launches.append(Launch(SOURCE, "wino_input", opts, (nt, prob.cin), _tile_local(device, nt),
-                                    (Buf(x), Buf(TEMP_V), i32(t0)),
-                                    f"winograd {var.name} input transform"))
+    for c0, nt in _chunks(total, ntc):
+        plan.launches.append(_transform_launch(device, prob, opts, "wino_input", prob.cin, nt,
+                                               (Buf(x), Buf(TEMP_V), i32(c0)),
+                                               f"winograd {var.name} input transform"))
         plan.extend(_gemm(device, M=cog, N=nt, K=cig, batch=T * G, dtype=wdt,
                           lda=cig, ldb=ntc, ldc=ntc, a=TEMP_U, b=TEMP_V, c=TEMP_M,
                           a_batch_stride=cog * cig, b_batch_stride=cig * ntc,
                           c_batch_stride=cog * ntc))
-        plan.launches.append(Launch(SOURCE, "wino_output", opts, (nt, prob.cout), _tile_local(device, nt),
-                                    (Buf(TEMP_M), Buf(y), i32(t0)),
-                                    f"winograd {var.name} output transform ({what})",
-                                    epilogue=("conv", 1) if not flip else None))
-    plan.info["winograd"] = (f"{var.name} {what}: {T} points x {G} groups, {total} tiles in "
-                             f"chunks of {ntc}")
+        plan.launches.append(_transform_launch(device, prob, opts, "wino_output", prob.cout, nt,
+                                               (Buf(TEMP_M), Buf(y), i32(c0)),
+                                               f"winograd {var.name} output transform ({what})",
+                                               epilogue=("conv", 1)))
+    plan.info["winograd"] = (f"{var.name} {what}: {T} points x {G} groups, {total} tile columns "
+                             f"in chunks of {ntc}" + (", row-vector transforms" if prob.rows else ""))
     return plan
+
+
+def _check_int32(spec: ConvSpec, prob: _Problem, T: int, ntc: int) -> None:
+    biggest = max(T * max(prob.cin, prob.cout) * ntc, T * prob.cout * (prob.cin // prob.groups),
+                  spec.N * max(prob.cin * prob.hi * prob.wi, prob.cout * prob.ho * prob.wo),
+                  prob.columns(spec.N))
+    if biggest > _INT_MAX:
+        raise ValueError(f"winograd {spec.op}: tensors of {biggest} elements exceed the kernels' "
+                         f"32-bit offsets; use another strategy")
 
 
 def _plan_backward_weights(device, prob: _Problem, dt: str, var: Variant, x: str, dy: str,
@@ -307,38 +351,56 @@ def _plan_backward_weights(device, prob: _Problem, dt: str, var: Variant, x: str
     T, G = var.points, prob.groups
     cig, cog = prob.cin // G, prob.cout // G
     wdt, wsize = _ws(dt)
-    total = spec.N * prob.tpi
+    prob = _with_layout(device, prob, dt)
+    total = prob.columns(spec.N)
     m_bytes = T * prob.cout * cig * wsize
     ntc = _chunk_tiles(device, spec, total, T * (prob.cin + prob.cout) * wsize, m_bytes,
                        max_temp_bytes)
-    if T * max(prob.cin, prob.cout) * ntc > _INT_MAX or m_bytes // wsize > _INT_MAX:
-        raise ValueError(f"winograd {spec.op}: workspaces exceed the GEMM's 32-bit offsets")
+    _check_int32(spec, prob, T, ntc)
     base = (dtype_option(dt), *prob.defines(spec.N, ntc))
     dopts = base + (f"-D WS_P={prob.cout * ntc}",)
+    nn = BACKWARD_WEIGHTS_GEMM == "nn"
+    # "nn": x's tiles transposed to V^T[p][col][c] (channels along dim 0), so the GEMM
+    # is D (OG x cols) @ V^T (cols x CG); "nt": V[p][c][col] and a trans_b GEMM.
+    xopts = base + (("-D WINO_CLANES", f"-D WS_P={prob.cin * ntc}", "-D WS_C=1",
+                     f"-D WS_T={prob.cin}") if nn else ())
     plan = KernelPlan()
     plan.temps[TEMP_V] = T * prob.cin * ntc * wsize
     plan.temps[TEMP_D] = T * prob.cout * ntc * wsize
     plan.temps[TEMP_M] = m_bytes
     i32 = np.int32
-    for i, (t0, nt) in enumerate(_chunks(total, ntc)):
-        plan.launches.append(Launch(SOURCE, "wino_input", base, (nt, prob.cin), _tile_local(device, nt),
-                                    (Buf(x), Buf(TEMP_V), i32(t0)),
-                                    f"winograd {var.name} input transform (backward_weights)"))
-        plan.launches.append(Launch(SOURCE, "wino_dy", dopts, (nt, prob.cout), _tile_local(device, nt),
-                                    (Buf(dy), Buf(TEMP_D), i32(t0)),
-                                    f"winograd {var.name} dy transform"))
-        # M[p][g] (OG x CG) = D[p][g] (OG x tiles) @ V[p][g]^T (tiles x CG)
-        plan.extend(_gemm(device, M=cog, N=cig, K=nt, batch=T * G, dtype=wdt,
-                          trans_b=True, lda=ntc, ldb=ntc, ldc=cig, a=TEMP_D, b=TEMP_V, c=TEMP_M,
-                          a_batch_stride=cog * ntc, b_batch_stride=cig * ntc,
-                          c_batch_stride=cog * cig))
+    for i, (c0, nt) in enumerate(_chunks(total, ntc)):
+        if nn:
+            loc = (16, 1) if _is_cpu(device) and prob.cin % 16 == 0 else None
+            plan.launches.append(Launch(SOURCE, "wino_input", xopts, (prob.cin, nt), loc,
+                                        (Buf(x), Buf(TEMP_V), i32(c0)),
+                                        f"winograd {var.name} input transform (backward_weights, V^T)"))
+        else:
+            plan.launches.append(_transform_launch(device, prob, xopts, "wino_input", prob.cin, nt,
+                                                   (Buf(x), Buf(TEMP_V), i32(c0)),
+                                                   f"winograd {var.name} input transform (backward_weights)"))
+        plan.launches.append(_transform_launch(device, prob, dopts, "wino_dy", prob.cout, nt,
+                                               (Buf(dy), Buf(TEMP_D), i32(c0)),
+                                               f"winograd {var.name} dy transform"))
+        # M[p][g] (OG x CG) = D[p][g] (OG x cols) @ V[p][g]^T (cols x CG), summed over the chunk
+        if nn:
+            for g in range(G):
+                plan.extend(_gemm(device, M=cog, N=cig, K=nt, batch=T, dtype=wdt,
+                                  lda=ntc, ldb=prob.cin, ldc=cig, a=TEMP_D, b=TEMP_V, c=TEMP_M,
+                                  a_offset=g * cog * ntc, b_offset=g * cig, c_offset=g * cog * cig,
+                                  a_batch_stride=prob.cout * ntc, b_batch_stride=ntc * prob.cin,
+                                  c_batch_stride=prob.cout * cig))
+        else:
+            plan.extend(_gemm(device, M=cog, N=cig, K=nt, batch=T * G, dtype=wdt,
+                              trans_b=True, lda=ntc, ldb=ntc, ldc=cig, a=TEMP_D, b=TEMP_V, c=TEMP_M,
+                              a_batch_stride=cog * ntc, b_batch_stride=cig * ntc,
+                              c_batch_stride=cog * cig))
         plan.launches.append(Launch(SOURCE, "wino_dw", base, (cig, prob.cout), None,
                                     (Buf(TEMP_M), Buf(dw), i32(1 if i else 0)),
                                     f"winograd {var.name} weight-gradient transform"))
     plan.info["winograd"] = (f"{var.name} backward_weights: {T} points x {G} groups, {total} "
-                             f"tiles in chunks of {ntc}")
+                             f"tile columns in chunks of {ntc}")
     return plan
-
 
 def measure_errors(device=None, channels=(8, 64, 256, 512), seeds: int = 2) -> dict:
     """Measured max |err| / max |exact| per (variant, dtype, direction) against float64 NumPy.
