@@ -58,7 +58,10 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, strategy=
     x: ``(N, C, H, W)``; w: ``(O, C // groups, KH, KW)``; b: ``(O,)`` or None
     -> ``(N, O, OH, OW)``. ``stride``/``dilation``: int or pair; ``padding``:
     int, pair, ``((top, bottom), (left, right))``, ``"SAME"`` or ``"VALID"``.
-    ``strategy``: ``"auto"`` or one of ``CONV_STRATEGIES``.
+    ``strategy``: ``"auto"`` or one of ``CONV_STRATEGIES``; it applies to this
+    convolution — the backward-data and backward-weights convolutions of its
+    gradient are planned on their own (``"auto"``), since a strategy may suit
+    one direction and not another.
 
     Example: ``lax.conv2d(x, w, b, stride=2, padding=1)``.
     """

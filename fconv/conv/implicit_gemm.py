@@ -9,28 +9,36 @@ forward (x, w -> y)
     1x1, stride 1, no padding, G == 1 or N == 1: one batched GEMM straight on x
     and w, ``y[n, g] (OG x P) = w[g] (OG x CG) @ x[n, g] (CG x P)`` (batch over n
     or over g through strides; the GEMM's epilogue hook fuses into y).
-    Otherwise: ``pack_weights`` (w -> wp[g][kh][kw][c][OGP], a few KB) then one
-    ``ig_conv`` launch, each work-item an MWI x NWI block of (positions of one
-    output row) x (output channels), the k loop over (kh, kw, c) gathering x
-    (exposes the ``("conv", 2)`` epilogue hook).
+    Otherwise ``pack_weights`` (w -> wp[g][kh][kw][c][OGP], O*K elements) and one
+    launch for all samples and groups: ``ig_conv``, each work-item an MWI x NWI
+    block of (positions of one output row) x (output channels), the k loop over
+    (kh, kw, c) broadcasting gathered x against vectors of wp; or, for at most
+    PV_MAX_CHANNELS output channels per group, ``ig_conv_pv`` with the vectors
+    along the output row instead. Both expose the ``("conv", 2)`` epilogue hook.
 backward_data (dy, w -> dx)
     1x1, stride 1, no padding, G == 1 or N == 1: one GEMM ``dx[n, g] = w[g]^T @ dy[n, g]``
     (trans_a, w as stored). Otherwise ``pack_weights`` (transposed:
     wp[g][kh][kw][o][CGP]) and, for stride 1, one ``ig_conv`` of dy with the
-    flipped filter; for stride s, s_h*s_w ``ig_conv`` launches, one per phase
-    (rh, rw) of dx, each a dense conv of dy with its flipped sub-filter, writing
-    dx[:, :, rh::s_h, rw::s_w] — no zero-stuffed dy. Phases without taps store zeros.
+    flipped filter; for stride s, s_h*s_w launches of the same program, one per
+    phase (rh, rw) of dx, each a dense conv of dy with its flipped sub-filter
+    w[:, :, taps of rh, taps of rw] writing dx[:, :, rh::s_h, rw::s_w] — no
+    zero-stuffed dy is ever read or stored. Phases without taps store zeros.
 backward_weights (x, dy -> dw)
-    1x1, stride 1, no padding: one GEMM batched over (n, g),
-    ``part[n, g] (OG x CG) = dy[n, g] (OG x P) @ x[n, g]^T`` (trans_b), then
-    ``sum_parts`` adds the N partials in a fixed order (N == 1 writes dw
+    1x1, stride 1, no padding (float32/float64, or N == 1): one GEMM batched over
+    (n, g), ``part[n, g] (OG x CG) = dy[n, g] (OG x P) @ x[n, g]^T`` (trans_b),
+    then ``sum_parts`` adds the N partials in a fixed order (N == 1 writes dw
     directly). Otherwise ``to_nhwc`` (dy -> dyt[n][p][g][OGP]) and one
     ``ig_bwd_weights`` launch, each work-item MWI rows of k x NWI output channels
-    reducing over N*OH*OW with x gathered on the fly. Deterministic, no atomics.
+    reducing over a chunk of the N*OH*OW positions (~BW_CHUNK, so that chunk of
+    dyt stays in cache for every k block) with x gathered on the fly; with more
+    than one chunk ``sum_parts`` adds the float partial sums in a fixed order.
+    Deterministic, no atomics.
 
-Tunables (chosen by :func:`tunables`, overridable through ``tune=``): VW (vector
-width), NWV (vectors per work-item; NWI = VW*NWV output channels), MWI (output
-positions, or k rows, per work-item), BW_ORDER (k-row order of backward-weights).
+Tunables (chosen by :func:`tunables`; ``tune=`` overrides them, for tests and
+measurements): VW (vector width), NWV (vectors per work-item), MWI (positions,
+channels or k rows per work-item), PV (position vectors), BW_ORDER (k-row
+order of backward-weights), BW_ROWS (rows of (n, oh) per chunk), GEMM_1X1
+(0: no GEMM path), LOCAL (work-group size of the conv launches).
 
 Example::
 
@@ -49,6 +57,7 @@ from .naive import resolve_names
 from .spec import DTYPE_SIZES, ConvSpec, dtype_name, dtype_option
 
 SOURCE = "conv/implicit_gemm.cl"
+VERSION = 1                      # part of the autotune key: bump when the kernels' speed changes
 TEMP_WP = "ig_wpack"
 TEMP_DYT = "ig_dyt"
 TEMP_PART = "ig_dwpart"
@@ -147,7 +156,8 @@ def _check(spec: ConvSpec) -> str | None:
     per_sample = max(spec.C * spec.H * spec.W, spec.O * spec.OH * spec.OW)
     if per_sample > _INT_MAX:
         return f"one sample has {per_sample} elements, beyond the kernels' 32-bit in-sample indexing"
-    pack = spec.O * spec.CG * spec.KH * spec.KW * 2 + 64 * spec.KH * spec.KW * spec.groups
+    # packed filter, with channels padded to a block of up to 64
+    pack = spec.groups * spec.KH * spec.KW * max(spec.CG * (spec.OG + 64), spec.OG * (spec.CG + 64))
     if pack > _INT_MAX:
         return f"the packed filter of {pack} elements exceeds 32-bit indexing"
     return None
@@ -170,7 +180,8 @@ def _pack(plan: KernelPlan, spec: ConvSpec, dt: str, w: str, trans: bool, jp: in
     opts = (dtype_option(dt), *spec.defines(), "-D IG_PACK", f"-D PK_TRANS={int(trans)}",
             f"-D PK_JP={jp}")
     plan.launches.append(Launch(SOURCE, "pack_weights", opts, (jp, ni, taps), None,
-                                (Buf(w), Buf(TEMP_WP)), "pack w" + ("^T" if trans else "")))
+                                (Buf(w), Buf(TEMP_WP)), "pack w" + ("^T" if trans else ""),
+                                pure_outputs=(TEMP_WP,)))
 
 
 def _channel_pad(t: dict, channels: int) -> int:

@@ -131,7 +131,9 @@ def _prefix_temps(plan, prefix):
         return plan
     ren = {t: prefix + t for t in plan.temps}
     plan.launches = [replace(ln, args=tuple(Buf(ren[a.name]) if isinstance(a, Buf) and a.name in ren
-                                            else a for a in ln.args)) for ln in plan.launches]
+                                            else a for a in ln.args),
+                             pure_outputs=tuple(ren.get(t, t) for t in ln.pure_outputs))
+                     for ln in plan.launches]
     plan.temps = {ren[t]: n for t, n in plan.temps.items()}
     return plan
 
