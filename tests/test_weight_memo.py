@@ -1,0 +1,28 @@
+"""Weight transforms run once per weight value: a compiled program reruns a launch with
+``pure_outputs`` only when its input arrays are new."""
+from __future__ import annotations
+
+import numpy as np
+
+import fconv as fc
+import fconv.numpy as fnp
+from fconv import lax
+
+
+def test_packing_skipped_for_the_same_weights_and_redone_for_new(cpu_device):
+    rng = np.random.default_rng(0)
+    x = fnp.asarray(rng.standard_normal((2, 8, 10, 10)).astype(np.float32))
+    w1 = fnp.asarray(rng.standard_normal((8, 8, 3, 3)).astype(np.float32))
+    w2 = fnp.asarray(rng.standard_normal((8, 8, 3, 3)).astype(np.float32))
+    f = fc.jit(lambda x, w: lax.conv2d(x, w, padding=1, strategy="implicit_gemm"))
+    exe = f.lower(x, w1).executable
+    assert exe._memo, "the implicit-GEMM plan should mark its weight packing as memoizable"
+    counts = []
+    for w in (w1, w1, w2, w2, w1):
+        evs: list = []
+        y = exe.run([x, w], events=evs)[0]
+        counts.append(len(evs))
+        want = np.asarray(lax.conv2d(x, w, padding=1, strategy="naive"))
+        np.testing.assert_allclose(np.asarray(y), want, rtol=1e-4, atol=1e-4)
+    full, skipped = max(counts), min(counts)
+    assert counts == [full, skipped, full, skipped, full]
