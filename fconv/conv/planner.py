@@ -112,7 +112,29 @@ def choose(spec: ConvSpec, direction: str, dtype, requested: str = "auto", devic
                   + f" on {prof.peak_gflops:.0f} GFLOP/s, {prof.bandwidth_gbs:.0f} GB/s")
 
 
-def plan(device, spec: ConvSpec, direction: str, dtype, strategy: str, names: dict):
+# relative error a caller accepts, in units of the dtype's epsilon: "highest" is strict;
+# the default (None) admits the declared bound of Winograd F(4x4) (~2.5e-5 in float32,
+# as cuDNN's default does); "tf32" is looser still
+_TOLERANCE_EPS = {"highest": 100, "float32": 100, None: 250, "tf32": 8192}
+
+
+def tolerance(precision, dtype) -> float:
+    """The relative error (max |err| / max |y|) the caller's precision admits for ``dtype``."""
+    import numpy as np
+    return _TOLERANCE_EPS.get(precision, 100) * float(np.finfo(np.dtype(dtype)).eps)
+
+
+def variant_for(strategy: str, dtype, precision) -> dict:
+    """Extra keyword arguments of ``plan_<strategy>`` that the precision decides."""
+    if strategy != "winograd":
+        return {}
+    mod = strategy_module("winograd")
+    tol = tolerance(precision, dtype)
+    return {"variant": "f4x4" if mod.error_bound("f4x4", str(dtype)) <= tol else "f2x2"}
+
+
+def plan(device, spec: ConvSpec, direction: str, dtype, strategy: str, names: dict, precision=None):
     """The KernelPlan of ``strategy`` (already chosen) for this convolution."""
     mod = strategy_module(strategy)
-    return getattr(mod, f"plan_{strategy}")(device.cl_device, spec, direction, dtype, names=names)
+    return getattr(mod, f"plan_{strategy}")(device.cl_device, spec, direction, dtype, names=names,
+                                            **variant_for(strategy, dtype, precision))

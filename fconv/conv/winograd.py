@@ -1,31 +1,45 @@
 """The ``winograd`` conv strategy: F(2x2,3x3) and F(4x4,3x3) for 3x3, stride 1, dilation 1.
 
 Any padding (including the negative bottom/right pads of a cropping
-``conv_transpose2d`` spec) and any groups. With m = 2 or 4 output pixels per
-tile side, alpha = m + 2 and T = alpha^2 transform points, each direction is a
-"forward-like" problem of kernels/conv/winograd.cl plus a batched GEMM
+``conv_transpose2d`` spec) and any groups; float32, float64 and float16
+storage (its workspaces in float). With m = 2 or 4 output pixels per tile
+side, alpha = m + 2 and T = alpha^2 transform points, each direction is a
+"forward-like" problem of kernels/conv/winograd.cl plus batched GEMMs
 (fconv/codegen/gemm.py) over the T points and the groups:
 
 forward (x, w -> y)
-    wino_weights  U[p][o][c]   = (G w[o,c] G^T)[p]                 T x O x CG
-    wino_input    V[p][c][t]   = (B^T x_tile B)[p]                  T x C x tiles
-    GEMM          M[p][g]      = U[p][g] (OG x CG) @ V[p][g] (CG x tiles)
-    wino_output   y tile       = A^T M A, stored through CONV_EPILOGUE
+    wino_weights  U[p][o][c]   = (G w[o,c] G^T)[p]                     T x O x CG
+    wino_input    V[p][c][col] = (B^T x_tile B)[p]                      T x C x cols
+    GEMM          M[p][g]      = U[p][g] (OG x CG) @ V[p][g] (CG x cols)   batch T*G
+    wino_output   y tile       = A^T M A, each value stored through CONV_EPILOGUE
                                  (the jit epilogue hook: bias, activation, residual)
 backward_data (dy, w -> dx)
     the same with dy as input, the filters flipped and their channels swapped
-    (``wino_weights -D WINO_FLIP``) and pads (2 - pt, 2 - pl): dx is the full
-    correlation of dy with the flipped filters.
+    (``wino_weights`` with -D WINO_FLIP) and pads (2 - pt, 2 - pl): dx is the
+    full correlation of dy with the flipped filters.
 backward_weights (x, dy -> dw)
-    ``"winograd"``: the F(3x3, m x m) dual, dw = G^T[(A dy A^T) .* (B^T x B)]G:
-    wino_input on x and wino_dy on dy over the output's tile grid, a GEMM per
-    point reducing over all tiles of the batch (M = OG, N = CG, K = tiles), and
-    wino_dw. ``"gemm"``: im2col's plan (fconv.conv.im2col).
+    ``"winograd"`` (default): the F(3x3, m x m) dual,
+    dw = G^T [(A dy A^T) .* (B^T x B)] G: x's and dy's tiles on the output's
+    tile grid, a GEMM per point reducing over every tile of the batch
+    (M = OG, N = CG, K = tiles; x's tiles stored transposed so that it is an
+    NN GEMM, :data:`BACKWARD_WEIGHTS_GEMM`) and wino_dw. ``"gemm"``: im2col's plan.
+
+Tile columns and chunks: tile (n, th, tw) is column (n*TH + th)*TWP + tw of
+the workspaces. The batch is cut into chunks of whole 32-column GEMM blocks
+(padding columns hold zeros) whose workspaces, on a CPU, stay near
+:data:`CHUNK_TARGET_BYTES` so that each chunk's transformed tiles are still in
+cache when its GEMM and output transform read them (the transforms of the
+8x64x56x56 case ran ~4x faster in 4 MB chunks than in one 29 MB pass). On a
+CPU, tile rows at least 16 wide use explicit-vector row kernels
+(``wino_*_rows``: contiguous row loads de-interleaved by shuffles, rows
+interleaved back and stored contiguously; ~2x faster than gathers), with TWP
+padded to whole vectors of 16 where that wastes at most
+:data:`ROWS_MAX_WASTE`; narrower rows take a kernel per tile (gathers).
 
 Weight transform: ``wino_weights`` is a launch of its own at the head of the
-plan (a few microseconds of work per weight value) so that the executable can
-hoist it — transform once per weight value, not per call — once it caches
-derived constants across calls; today it runs on each call.
+plan (~0.5 ms for 256x256 filters on the CPU) declaring U its ``pure_outputs``:
+a compiled program reruns it only when the weight array is a new one, so the
+filters are transformed once per weight value, not per call.
 
 Precision: :data:`VARIANTS` declares each variant's error bound, max |err| /
 max |y| against a float64 reference, measured over random N(0,1) data with
@@ -43,8 +57,8 @@ Example::
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,6 +68,7 @@ from .naive import resolve_names
 from .spec import DTYPE_SIZES, ConvSpec, dtype_name, dtype_option
 
 SOURCE = "conv/winograd.cl"
+VERSION = 1  # part of the autotune key: bump when the kernels' speed changes
 MAX_TEMP_BYTES = 512 << 20
 _INT_MAX = 2**31 - 1
 TEMP_U = "wino_U"
@@ -93,9 +108,10 @@ VARIANTS: dict[str, Variant] = {
     "f2x2": Variant("f2x2", 2, {"float64": 2e-14, "float32": 5e-6, "float16": 2e-3}),
     "f4x4": Variant("f4x4", 4, {"float64": 6e-14, "float32": 2.5e-5, "float16": 2e-3}),
 }
-# The variant plan_winograd uses when none is named. F(4x4) trades ~10x more
-# rounding error for ~1.8x fewer multiplies; the planner (which knows the
-# caller's precision) may set this or pass variant= explicitly.
+# The variant plan_winograd uses when none is named. F(4x4) trades ~4x more
+# rounding error for up to 2.25x fewer multiplies than F(2x2) (1.36x on 14x14
+# images, whose 4x4 tiles overhang); the planner (which knows the caller's
+# precision) may set this or pass variant= explicitly.
 DEFAULT_VARIANT = "f2x2"
 # How backward_weights is computed: "winograd" (the F(3x3, m x m) dual) or "gemm" (im2col).
 BACKWARD_WEIGHTS = "winograd"
@@ -109,8 +125,10 @@ CHUNK_TARGET_BYTES = 4 << 20
 # whole vectors of 16 waste at most ROWS_MAX_WASTE of the columns.
 ROW_KERNELS = True
 ROWS_MAX_WASTE = 0.15
+# Pad the workspaces' row strides off powers of two (see _ld).
+PAD_STRIDES = False
 # Work-group size along the tile dimension of the transform kernels (0: runtime's choice).
-TILE_GROUP_CPU = 16
+TILE_GROUP_CPU = 0
 TILE_GROUP_GPU = 64
 
 
@@ -182,6 +200,13 @@ def _round_up(v: int, k: int) -> int:
     return -(-v // k) * k
 
 
+def _ld(n: int) -> int:
+    """The row stride of a workspace of n columns: with PAD_STRIDES, a multiple of 16
+    elements becomes an odd multiple, off powers of two (against cache-set conflicts;
+    no difference measured on the Intel CPU runtime, hence off by default)."""
+    return n + 16 if PAD_STRIDES and n % 16 == 0 and (n // 16) % 2 == 0 else n
+
+
 def _is_cpu(device) -> bool:
     import pyopencl as cl
     return device is None or bool(device.type & cl.device_type.CPU)
@@ -238,9 +263,11 @@ def plan_winograd(device, spec: ConvSpec, direction: str, dtype="float32",
     backward_data dy, w -> dx; backward_weights x, dy -> dw (shapes as in
     :class:`~fconv.conv.spec.ConvSpec`). ``variant``: "f2x2" or "f4x4"
     (None: :data:`DEFAULT_VARIANT`). ``backward_weights``: "winograd" or
-    "gemm" (None: :data:`BACKWARD_WEIGHTS`). Samples run in chunks keeping the
-    workspaces under ``max_temp_bytes``. Raises ValueError for a shape it
-    cannot do (see :func:`applicable`), never computes a wrong answer.
+    "gemm" (None: :data:`BACKWARD_WEIGHTS`). The batch's tiles run in chunks
+    whose workspaces stay under ``max_temp_bytes`` (and, on a CPU, near
+    :data:`CHUNK_TARGET_BYTES`); temporaries are declared in ``plan.temps``.
+    Raises ValueError for a shape it cannot do (see :func:`applicable`), never
+    computes a wrong answer.
     """
     why = applicable(spec, direction)
     if why:
@@ -306,28 +333,32 @@ def _plan_forward_like(device, prob: _Problem, dt: str, var: Variant, x: str, w:
     wdt, wsize = _ws(dt)
     prob = _with_layout(device, prob, dt)
     total = prob.columns(spec.N)
-    u_bytes = T * prob.cout * cig * wsize
+    u_bytes = T * prob.cout * _ld(cig) * wsize
     ntc = _chunk_tiles(device, spec, total, T * (prob.cin + prob.cout) * wsize, u_bytes,
                        max_temp_bytes)
-    _check_int32(spec, prob, T, ntc)
-    opts = (dtype_option(dt), *prob.defines(spec.N, ntc)) + (("-D WINO_FLIP",) if flip else ())
+    ldu, ldv = _ld(cig), _ld(ntc)
+    _check_int32(spec, prob, T, ldv, ldu)
+    opts = (dtype_option(dt), *prob.defines(spec.N, ntc), f"-D WU_LD={ldu}", f"-D WS_C={ldv}",
+            f"-D WO_C={ldv}") + (("-D WINO_FLIP",) if flip else ())
     plan = KernelPlan()
-    plan.temps[TEMP_U] = u_bytes
-    plan.temps[TEMP_V] = T * prob.cin * ntc * wsize
-    plan.temps[TEMP_M] = T * prob.cout * ntc * wsize
+    plan.temps[TEMP_U] = T * prob.cout * ldu * wsize
+    plan.temps[TEMP_V] = T * prob.cin * ldv * wsize
+    plan.temps[TEMP_M] = T * prob.cout * ldv * wsize
     what = "backward_data" if flip else "forward"
+    # pure_outputs: the executable reruns it only for a new weight array (memoized U)
     plan.launches.append(Launch(SOURCE, "wino_weights", opts, (cig, prob.cout), None,
                                 (Buf(w), Buf(TEMP_U)),
-                                f"winograd {var.name} weight transform" + (" (flipped)" if flip else "")))
+                                f"winograd {var.name} weight transform" + (" (flipped)" if flip else ""),
+                                pure_outputs=(TEMP_U,)))
     i32 = np.int32
     for c0, nt in _chunks(total, ntc):
         plan.launches.append(_transform_launch(device, prob, opts, "wino_input", prob.cin, nt,
                                                (Buf(x), Buf(TEMP_V), i32(c0)),
                                                f"winograd {var.name} input transform"))
         plan.extend(_gemm(device, M=cog, N=nt, K=cig, batch=T * G, dtype=wdt,
-                          lda=cig, ldb=ntc, ldc=ntc, a=TEMP_U, b=TEMP_V, c=TEMP_M,
-                          a_batch_stride=cog * cig, b_batch_stride=cig * ntc,
-                          c_batch_stride=cog * ntc))
+                          lda=ldu, ldb=ldv, ldc=ldv, a=TEMP_U, b=TEMP_V, c=TEMP_M,
+                          a_batch_stride=cog * ldu, b_batch_stride=cig * ldv,
+                          c_batch_stride=cog * ldv))
         plan.launches.append(_transform_launch(device, prob, opts, "wino_output", prob.cout, nt,
                                                (Buf(TEMP_M), Buf(y), i32(c0)),
                                                f"winograd {var.name} output transform ({what})",
@@ -337,8 +368,8 @@ def _plan_forward_like(device, prob: _Problem, dt: str, var: Variant, x: str, w:
     return plan
 
 
-def _check_int32(spec: ConvSpec, prob: _Problem, T: int, ntc: int) -> None:
-    biggest = max(T * max(prob.cin, prob.cout) * ntc, T * prob.cout * (prob.cin // prob.groups),
+def _check_int32(spec: ConvSpec, prob: _Problem, T: int, ldv: int, ldu: int) -> None:
+    biggest = max(T * max(prob.cin, prob.cout) * ldv, T * prob.cout * ldu,
                   spec.N * max(prob.cin * prob.hi * prob.wi, prob.cout * prob.ho * prob.wo),
                   prob.columns(spec.N))
     if biggest > _INT_MAX:
@@ -356,46 +387,48 @@ def _plan_backward_weights(device, prob: _Problem, dt: str, var: Variant, x: str
     m_bytes = T * prob.cout * cig * wsize
     ntc = _chunk_tiles(device, spec, total, T * (prob.cin + prob.cout) * wsize, m_bytes,
                        max_temp_bytes)
-    _check_int32(spec, prob, T, ntc)
-    base = (dtype_option(dt), *prob.defines(spec.N, ntc))
-    dopts = base + (f"-D WS_P={prob.cout * ntc}",)
     nn = BACKWARD_WEIGHTS_GEMM == "nn"
+    ldd = _ld(ntc)                             # D[p][o][col] rows
+    ldx = _ld(prob.cin) if nn else _ld(ntc)    # V^T[p][col][c] rows, or V[p][c][col] rows
+    _check_int32(spec, prob, T, max(ldd, ldx), cig)
     # "nn": x's tiles transposed to V^T[p][col][c] (channels along dim 0), so the GEMM
     # is D (OG x cols) @ V^T (cols x CG); "nt": V[p][c][col] and a trans_b GEMM.
-    xopts = base + (("-D WINO_CLANES", f"-D WS_P={prob.cin * ntc}", "-D WS_C=1",
-                     f"-D WS_T={prob.cin}") if nn else ())
+    # One program (one set of options) serves every kernel of the plan.
+    opts = (dtype_option(dt), *prob.defines(spec.N, ntc), f"-D WD_C={ldd}") + (
+        ("-D WINO_CLANES", "-D WS_C=1", f"-D WS_T={ldx}", f"-D WS_P={ntc * ldx}") if nn
+        else (f"-D WS_C={ldx}",))
     plan = KernelPlan()
-    plan.temps[TEMP_V] = T * prob.cin * ntc * wsize
-    plan.temps[TEMP_D] = T * prob.cout * ntc * wsize
+    plan.temps[TEMP_V] = T * (ntc * ldx if nn else prob.cin * ldx) * wsize
+    plan.temps[TEMP_D] = T * prob.cout * ldd * wsize
     plan.temps[TEMP_M] = m_bytes
     i32 = np.int32
     for i, (c0, nt) in enumerate(_chunks(total, ntc)):
         if nn:
             loc = (16, 1) if _is_cpu(device) and prob.cin % 16 == 0 else None
-            plan.launches.append(Launch(SOURCE, "wino_input", xopts, (prob.cin, nt), loc,
+            plan.launches.append(Launch(SOURCE, "wino_input", opts, (prob.cin, nt), loc,
                                         (Buf(x), Buf(TEMP_V), i32(c0)),
                                         f"winograd {var.name} input transform (backward_weights, V^T)"))
         else:
-            plan.launches.append(_transform_launch(device, prob, xopts, "wino_input", prob.cin, nt,
+            plan.launches.append(_transform_launch(device, prob, opts, "wino_input", prob.cin, nt,
                                                    (Buf(x), Buf(TEMP_V), i32(c0)),
                                                    f"winograd {var.name} input transform (backward_weights)"))
-        plan.launches.append(_transform_launch(device, prob, dopts, "wino_dy", prob.cout, nt,
+        plan.launches.append(_transform_launch(device, prob, opts, "wino_dy", prob.cout, nt,
                                                (Buf(dy), Buf(TEMP_D), i32(c0)),
                                                f"winograd {var.name} dy transform"))
         # M[p][g] (OG x CG) = D[p][g] (OG x cols) @ V[p][g]^T (cols x CG), summed over the chunk
         if nn:
             for g in range(G):
                 plan.extend(_gemm(device, M=cog, N=cig, K=nt, batch=T, dtype=wdt,
-                                  lda=ntc, ldb=prob.cin, ldc=cig, a=TEMP_D, b=TEMP_V, c=TEMP_M,
-                                  a_offset=g * cog * ntc, b_offset=g * cig, c_offset=g * cog * cig,
-                                  a_batch_stride=prob.cout * ntc, b_batch_stride=ntc * prob.cin,
+                                  lda=ldd, ldb=ldx, ldc=cig, a=TEMP_D, b=TEMP_V, c=TEMP_M,
+                                  a_offset=g * cog * ldd, b_offset=g * cig, c_offset=g * cog * cig,
+                                  a_batch_stride=prob.cout * ldd, b_batch_stride=ntc * ldx,
                                   c_batch_stride=prob.cout * cig))
         else:
             plan.extend(_gemm(device, M=cog, N=cig, K=nt, batch=T * G, dtype=wdt,
-                              trans_b=True, lda=ntc, ldb=ntc, ldc=cig, a=TEMP_D, b=TEMP_V, c=TEMP_M,
-                              a_batch_stride=cog * ntc, b_batch_stride=cig * ntc,
+                              trans_b=True, lda=ldd, ldb=ldx, ldc=cig, a=TEMP_D, b=TEMP_V, c=TEMP_M,
+                              a_batch_stride=cog * ldd, b_batch_stride=cig * ldx,
                               c_batch_stride=cog * cig))
-        plan.launches.append(Launch(SOURCE, "wino_dw", base, (cig, prob.cout), None,
+        plan.launches.append(Launch(SOURCE, "wino_dw", opts, (cig, prob.cout), None,
                                     (Buf(TEMP_M), Buf(dw), i32(1 if i else 0)),
                                     f"winograd {var.name} weight-gradient transform"))
     plan.info["winograd"] = (f"{var.name} backward_weights: {T} points x {G} groups, {total} "
@@ -470,3 +503,95 @@ if __name__ == "__main__":  # pragma: no cover - a measurement script
                 worst = max(v for v in row.values() if v is not None)
                 print(f"{var} {dt:8s} " + "  ".join(f"{d} {v:.2e}" for d, v in row.items())
                       + f"  | worst {worst:.2e}, declared {VARIANTS[var].rel_error[dt]:.1e}")
+
+
+# ----------------------------------------------------------- the transform matrices
+# The 1-D transforms in kernels/conv/winograd.cl (between the "generated" markers)
+# are transforms_source()'s output; tests check that the two agree.
+POINTS = {2: ("0", "1", "-1"), 4: ("0", "1", "-1", "2", "-1/2")}  # plus infinity
+
+
+def toom_cook(m: int, r: int, points) -> tuple:
+    """Exact (A^T, G, B^T) of F(m, r) on the finite ``points`` (m + r - 2 of them) plus infinity.
+
+    A^T: m x alpha, G: alpha x r, B^T: alpha x alpha (alpha = m + r - 1), lists of
+    Fractions, with y = A^T [(G g) .* (B^T d)] the correlation y_i = sum_k g_k d_{i+k}.
+    """
+    from fractions import Fraction
+
+    pts = [Fraction(p) for p in points]
+    alpha = m + r - 1
+    if len(pts) != alpha - 1:
+        raise ValueError(f"F({m},{r}) needs {alpha - 1} finite points, got {len(pts)}")
+
+    def poly_mul_linear(c, q):  # c(x) * (x - q)
+        return [(c[i - 1] if i > 0 else 0) - q * (c[i] if i < len(c) else 0) for i in range(len(c) + 1)]
+
+    AT = [[p ** i for p in pts] + [Fraction(int(i == m - 1))] for i in range(m)]
+    G, BT = [], []
+    for j, p in enumerate(pts):
+        den, c = Fraction(1), [Fraction(1)]
+        for k, q in enumerate(pts):
+            if k != j:
+                den *= p - q
+                c = poly_mul_linear(c, q)
+        G.append([p ** k / den for k in range(r)])
+        BT.append(c + [Fraction(0)])
+    G.append([Fraction(0)] * (r - 1) + [Fraction(1)])
+    full = [Fraction(1)]
+    for q in pts:
+        full = poly_mul_linear(full, q)
+    BT.append(full)
+    return AT, G, BT
+
+
+def _matrices(m: int) -> tuple:
+    """(A^T, G, B^T) as the kernels use them (F(2x2): Lavin's signs)."""
+    AT, G, BT = toom_cook(m, 3, POINTS[m])
+    if m == 2:
+        BT[0] = [-v for v in BT[0]]
+        G[0] = [-v for v in G[0]]
+    return AT, G, BT
+
+
+def transforms_source() -> str:
+    """The OpenCL C of the 1-D transforms (scalar and real16) for both variants."""
+    from fractions import Fraction
+
+    def lit(c: Fraction) -> str:
+        exact = c.denominator & (c.denominator - 1) == 0  # a power of two: exact in binary
+        s = repr(float(c)) if exact else "%.17g" % float(c)
+        return f"K({s})"
+
+    def fn(name, mat, comment, T="real"):
+        lines = [f"/* {comment} */",
+                 f"inline void {name}(const {T} *in, const int is, {T} *out, const int os)", "{"]
+        lines += [f"    const {T} i{i} = in[{i} * is];" for i in range(len(mat[0]))]
+        for j, row in enumerate(mat):
+            expr = ""
+            for i, c in enumerate(row):
+                if c == 0:
+                    continue
+                sign = "-" if c < 0 else "+"
+                term = f"i{i}" if abs(c) == 1 else f"{lit(abs(c))} * i{i}"
+                expr += (("-" if sign == "-" else "") + term) if not expr else f" {sign} {term}"
+            lines.append(f"    out[{j} * os] = {expr};")
+        return "\n".join(lines + ["}"])
+
+    out = []
+    for m in (2, 4):
+        AT, G, BT = _matrices(m)
+        A = [list(col) for col in zip(*AT)]
+        GT = [list(col) for col in zip(*G)]
+        out.append(f"#if WINO_M == {m}  /* points {', '.join(POINTS[m])}, inf */")
+        out.append(fn("wino_in_1d", BT, f"out[0..{m + 1}] = B^T in[0..{m + 1}]  (input tile)"))
+        out.append(fn("wino_w_1d", G, f"out[0..{m + 1}] = G in[0..2]  (filter)"))
+        out.append(fn("wino_out_1d", AT, f"out[0..{m - 1}] = A^T in[0..{m + 1}]  (output tile)"))
+        out.append(fn("wino_dy_1d", A, f"out[0..{m + 1}] = A in[0..{m - 1}]  (dy tile, backward-weights)"))
+        out.append(fn("wino_dw_1d", GT, f"out[0..2] = G^T in[0..{m + 1}]  (weight gradient, backward-weights)"))
+        out.append("/* the same on vectors of 16 tiles (the explicit-vector row kernels) */")
+        out.append(fn("wino_in_1d_v", BT, "B^T on real16", "real16"))
+        out.append(fn("wino_out_1d_v", AT, "A^T on real16", "real16"))
+        out.append(fn("wino_dy_1d_v", A, "A on real16", "real16"))
+        out.append("#endif")
+    return "\n".join(out) + "\n"

@@ -109,7 +109,8 @@ def _lower(prim):
                                         ctx.device, precision=effective_precision(params))
         ins, out = _ROLES[direction]
         names = {ins[0]: ctx.ins[0].name, ins[1]: ctx.ins[1].name, out: ctx.outs[0].name}
-        plan = planner.plan(ctx.device, spec, direction, dtype.name, strategy, names)
+        plan = planner.plan(ctx.device, spec, direction, dtype.name, strategy, names,
+                            precision=effective_precision(params))
         plan.info.update(strategy=strategy, reason=_why)
         # temps are per equation: prefix their names so two convs never share one
         return _prefix_temps(plan, ctx.temp(""))
