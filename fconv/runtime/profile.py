@@ -16,7 +16,7 @@ import pyopencl as cl
 from .cache_dir import atomic_write, cache_dir
 
 _FMA_SRC = """
-__kernel void fma_peak(__global float *out, float a, float b) {
+__kernel __attribute__((vec_type_hint(float16))) void fma_peak(__global float *out, float a, float b) {
   float16 x = (float16)(get_global_id(0)) * 1e-7f, y = x + 1.0f, z = x + 2.0f, w = x + 3.0f;
   float16 x2 = x + 4.0f, y2 = x + 5.0f, z2 = x + 6.0f, w2 = x + 7.0f;
   const float16 va = (float16)a, vb = (float16)b;
