@@ -7,7 +7,6 @@ against each other, and each kernel file run once under Oclgrind.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -21,19 +20,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import fconv.conv.im2col as im2col_mod
 from fconv.conv.im2col import plan_im2col
 from fconv.conv.naive import plan_naive
-from fconv.conv.spec import ConvSpec, dtype_option
-from fconv.runtime.execute import run_plan
-from fconv.runtime.launch import Buf, GeneratedSource, KernelPlan, Launch
+from fconv.conv.spec import ConvSpec
+from fconv.runtime.launch import Buf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reference as ref  # noqa: E402
+from plan_runner import run_arrays  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-HAVE_GEMM = importlib.util.find_spec("fconv.codegen.gemm") is not None \
-    if importlib.util.find_spec("fconv.codegen") is not None else False
 
 SETTINGS = settings(deadline=None, max_examples=30,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -60,73 +56,6 @@ def queue():
     pytest.skip("no Intel OpenCL platform")
 
 
-def run_arrays(queue: cl.CommandQueue, plan: KernelPlan, inputs: dict, out: str,
-               out_shape: tuple, dtype: str) -> np.ndarray:
-    """Run ``plan`` with host arrays ``inputs`` (name -> array); return buffer ``out``."""
-    ctx = queue.context
-    mf = cl.mem_flags
-    bufs = {k: cl.Buffer(ctx, mf.READ_WRITE | mf.COPY_HOST_PTR,
-                         hostbuf=np.ascontiguousarray(v, NP_DT[dtype])) for k, v in inputs.items()}
-    res = np.full(out_shape, np.nan, NP_DT[dtype])
-    bufs[out] = cl.Buffer(ctx, mf.READ_WRITE | mf.COPY_HOST_PTR, hostbuf=res)
-    run_plan(queue, plan, bufs)
-    cl.enqueue_copy(queue, res, bufs[out])
-    queue.finish()
-    return res.astype(np.float64)
-
-
-# ---------------------------------------------- throwaway GEMM (until codegen.gemm exists)
-_NAIVE_GEMM = """
-#include "common.cl"
-__kernel void naive_gemm(__global const storage_t *A, __global const storage_t *B,
-                         __global storage_t *C, int M, int N, int K, int lda, int ldb, int ldc,
-                         long ao, long bo, long co, long as, long bs, long cs)
-{
-    int j = get_global_id(0), i = get_global_id(1), b = get_global_id(2);
-    real acc = 0;
-    for (int k = 0; k < K; ++k) {
-#ifdef TRANS_A
-        real a = LOAD(A, ao + b * as + (long)k * lda + i);
-#else
-        real a = LOAD(A, ao + b * as + (long)i * lda + k);
-#endif
-#ifdef TRANS_B
-        real v = LOAD(B, bo + b * bs + (long)j * ldb + k);
-#else
-        real v = LOAD(B, bo + b * bs + (long)k * ldb + j);
-#endif
-        acc += a * v;
-    }
-    STORE(C, co + b * cs + (long)i * ldc + j, acc);
-}
-"""
-
-
-def naive_gemm_plan(device, *, M, N, K, batch=1, dtype="float32", trans_a=False, trans_b=False,
-                    lda=None, ldb=None, ldc=None, a_offset=0, b_offset=0, c_offset=0,
-                    a_batch_stride=None, b_batch_stride=None, c_batch_stride=None,
-                    a="a", b="b", c="c", epilogue_options=()) -> KernelPlan:
-    """Test-only stand-in with plan_gemm's signature (one work-item per C element)."""
-    lda = lda if lda is not None else (M if trans_a else K)
-    ldb = ldb if ldb is not None else (K if trans_b else N)
-    ldc = ldc if ldc is not None else N
-    as_ = M * K if a_batch_stride is None else a_batch_stride
-    bs_ = K * N if b_batch_stride is None else b_batch_stride
-    cs_ = M * N if c_batch_stride is None else c_batch_stride
-    opts = (dtype_option(dtype),) + (("-D TRANS_A",) if trans_a else ()) + \
-        (("-D TRANS_B",) if trans_b else ())
-    i32, i64 = np.int32, np.int64
-    return KernelPlan(launches=[Launch(
-        GeneratedSource("naive_gemm", _NAIVE_GEMM), "naive_gemm", opts, (N, M, batch), None,
-        (Buf(a), Buf(b), Buf(c), i32(M), i32(N), i32(K), i32(lda), i32(ldb), i32(ldc),
-         i64(a_offset), i64(b_offset), i64(c_offset), i64(as_), i64(bs_), i64(cs_)))])
-
-
-@pytest.fixture(autouse=True)
-def _gemm_fallback(monkeypatch):
-    """Use the real plan_gemm when fconv/codegen/gemm.py exists, else the stand-in."""
-    if not HAVE_GEMM:
-        monkeypatch.setattr(im2col_mod, "_plan_gemm", naive_gemm_plan)
 
 
 # ------------------------------------------------------------ shape strategy
@@ -417,8 +346,6 @@ sys.path.insert(0, {tests!r})
 import test_conv_kernels as T
 import fconv.conv.im2col as M
 from fconv.conv.spec import ConvSpec
-if not T.HAVE_GEMM:
-    M._plan_gemm = T.naive_gemm_plan
 dev = [d for p in cl.get_platforms() if "Oclgrind" in p.name for d in p.get_devices()][0]
 ctx = cl.Context([dev])
 q = cl.CommandQueue(ctx)

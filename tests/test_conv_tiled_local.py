@@ -16,7 +16,6 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-import pyopencl as cl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -26,11 +25,11 @@ import fconv.numpy as fnp
 from fconv import lax
 from fconv.conv import tiled_local as tl
 from fconv.conv.spec import ConvSpec
-from fconv.runtime.execute import run_plan
 from fconv.runtime.launch import Buf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reference as ref  # noqa: E402
+from plan_runner import run_arrays  # noqa: E402
 
 SETTINGS = settings(deadline=None, max_examples=20,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -62,18 +61,6 @@ def conv_cases(draw):
     return (N, C, H, W), (O, C // G, KH, KW), dict(stride=s, padding=padding, dilation=d, groups=G)
 
 
-def run_arrays(device, plan, inputs: dict, out: str, out_shape, dtype: str) -> np.ndarray:
-    """Run ``plan`` on ``device`` with host arrays ``inputs``; return buffer ``out`` as float64."""
-    ctx, queue = device.context, device.queue
-    mf = cl.mem_flags
-    bufs = {k: cl.Buffer(ctx, mf.READ_WRITE | mf.COPY_HOST_PTR,
-                         hostbuf=np.ascontiguousarray(v, NP_DT[dtype])) for k, v in inputs.items()}
-    res = np.full(out_shape, np.nan, NP_DT[dtype])
-    bufs[out] = cl.Buffer(ctx, mf.READ_WRITE | mf.COPY_HOST_PTR, hostbuf=res)
-    run_plan(queue, plan, bufs)
-    cl.enqueue_copy(queue, res, bufs[out])
-    queue.finish()
-    return res.astype(np.float64)
 
 
 def check(device, direction: str, dtype: str, spec: ConvSpec, kw: dict, override=None) -> None:

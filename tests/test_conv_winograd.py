@@ -15,7 +15,6 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-import pyopencl as cl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,34 +24,14 @@ import fconv.numpy as fnp
 from fconv import lax
 from fconv.conv import winograd as wg
 from fconv.conv.spec import ConvSpec
-from fconv.runtime.execute import run_plan
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reference as ref  # noqa: E402
+from plan_runner import run_arrays  # noqa: E402
 
 NP_DT = {"float64": np.float64, "float32": np.float32, "float16": np.float16}
 SET = settings(deadline=None, max_examples=10)
-_QUEUES: dict = {}
-
-
-def _queue(device) -> cl.CommandQueue:
-    key = device.context.int_ptr
-    if key not in _QUEUES:
-        _QUEUES[key] = (device.context, cl.CommandQueue(device.context))
-    return _QUEUES[key][1]
-
-
-def _run(device, plan, inputs: dict, out: str, shape, dtype: str) -> np.ndarray:
-    q = _queue(device)
-    mf = cl.mem_flags
-    bufs = {k: cl.Buffer(q.context, mf.READ_WRITE | mf.COPY_HOST_PTR,
-                         hostbuf=np.ascontiguousarray(v, NP_DT[dtype])) for k, v in inputs.items()}
-    res = np.full(shape, np.nan, NP_DT[dtype])
-    bufs[out] = cl.Buffer(q.context, mf.READ_WRITE | mf.COPY_HOST_PTR, hostbuf=res)
-    run_plan(q, plan, bufs)
-    cl.enqueue_copy(q, res, bufs[out])
-    q.finish()
-    return res.astype(np.float64)
+_run = run_arrays
 
 
 def _has_fp64(device) -> bool:

@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 
 from fconv.ops.pool_kernels import (PoolSpec, plan_avg_pool2d, plan_avg_pool2d_grad,
                                     plan_max_pool2d, plan_max_pool2d_grad)
-from fconv.runtime.execute import run_plan
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reference as ref  # noqa: E402
+from plan_runner import run_arrays  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = settings(deadline=None, max_examples=30,
@@ -44,17 +44,6 @@ def queue():
     pytest.skip("no Intel OpenCL platform")
 
 
-def run_arrays(queue, plan, inputs: dict, out: str, out_shape: tuple, dtype: str) -> np.ndarray:
-    ctx = queue.context
-    mf = cl.mem_flags
-    bufs = {k: cl.Buffer(ctx, mf.READ_WRITE | mf.COPY_HOST_PTR,
-                         hostbuf=np.ascontiguousarray(v, NP_DT[dtype])) for k, v in inputs.items()}
-    res = np.full(out_shape, np.nan, NP_DT[dtype])
-    bufs[out] = cl.Buffer(ctx, mf.READ_WRITE | mf.COPY_HOST_PTR, hostbuf=res)
-    run_plan(queue, plan, bufs)
-    cl.enqueue_copy(queue, res, bufs[out])
-    queue.finish()
-    return res.astype(np.float64)
 
 
 @st.composite
