@@ -33,3 +33,16 @@ def run_arrays(target, plan, inputs: dict, out: str, out_shape, dtype: str) -> n
     cl.enqueue_copy(q, res, bufs[out])
     q.finish()
     return res.astype(np.float64)
+
+
+def run_direction(target, plan, spec, direction: str, x, w, dy, dtype: str, kw: dict) -> tuple:
+    """(got, want): one conv direction's plan run on host arrays, and the float64 reference."""
+    import reference as ref
+    if direction == "forward":
+        return (run_arrays(target, plan, {"x": x, "w": w}, "y", spec.y_shape, dtype),
+                ref.conv2d(x, w, None, **kw))
+    if direction == "backward_data":
+        return (run_arrays(target, plan, {"dy": dy, "w": w}, "dx", spec.x_shape, dtype),
+                ref.conv2d_backward_data(dy, w, spec.x_shape, **kw))
+    return (run_arrays(target, plan, {"x": x, "dy": dy}, "dw", spec.w_shape, dtype),
+            ref.conv2d_backward_weights(x, dy, spec.w_shape, **kw))

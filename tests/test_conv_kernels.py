@@ -27,7 +27,7 @@ from fconv.runtime.launch import Buf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reference as ref  # noqa: E402
-from plan_runner import run_arrays  # noqa: E402
+from plan_runner import run_arrays, run_direction  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,15 +100,7 @@ def check_direction(queue, strategy: str, direction: str, dtype: str, case, **pl
     if dtype == "float16":
         x, w, dy = (a.astype(np.float16).astype(np.float64) for a in (x, w, dy))
     plan = PLANNERS[strategy](queue.device, spec, direction, dtype, **plan_kw)
-    if direction == "forward":
-        got = run_arrays(queue, plan, {"x": x, "w": w}, "y", spec.y_shape, dtype)
-        want = ref.conv2d(x, w, None, **kw)
-    elif direction == "backward_data":
-        got = run_arrays(queue, plan, {"dy": dy, "w": w}, "dx", spec.x_shape, dtype)
-        want = ref.conv2d_backward_data(dy, w, spec.x_shape, **kw)
-    else:
-        got = run_arrays(queue, plan, {"x": x, "dy": dy}, "dw", spec.w_shape, dtype)
-        want = ref.conv2d_backward_weights(x, dy, spec.w_shape, **kw)
+    got, want = run_direction(queue, plan, spec, direction, x, w, dy, dtype, kw)
     scale = max(1.0, float(np.sqrt(spec.CG * spec.KH * spec.KW * max(spec.N * spec.OH * spec.OW, 1))))
     tol = dict(TOL[dtype])
     if dtype != "float64":

@@ -29,7 +29,7 @@ from fconv.runtime.launch import Buf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reference as ref  # noqa: E402
-from plan_runner import run_arrays  # noqa: E402
+from plan_runner import run_arrays, run_direction  # noqa: E402
 
 SETTINGS = settings(deadline=None, max_examples=20,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -70,15 +70,7 @@ def check(device, direction: str, dtype: str, spec: ConvSpec, kw: dict, override
     if dtype == "float16":
         x, w, dy = (a.astype(np.float16).astype(np.float64) for a in (x, w, dy))
     plan = tl.plan_tiled_local(device.cl_device, spec, direction, dtype, tunables_override=override)
-    if direction == "forward":
-        got = run_arrays(device, plan, {"x": x, "w": w}, "y", spec.y_shape, dtype)
-        want = ref.conv2d(x, w, None, **kw)
-    elif direction == "backward_data":
-        got = run_arrays(device, plan, {"dy": dy, "w": w}, "dx", spec.x_shape, dtype)
-        want = ref.conv2d_backward_data(dy, w, spec.x_shape, **kw)
-    else:
-        got = run_arrays(device, plan, {"x": x, "dy": dy}, "dw", spec.w_shape, dtype)
-        want = ref.conv2d_backward_weights(x, dy, spec.w_shape, **kw)
+    got, want = run_direction(device, plan, spec, direction, x, w, dy, dtype, kw)
     tol = dict(TOL[dtype])
     if dtype != "float64":
         tol["atol"] *= max(1.0, float(np.sqrt(spec.CG * spec.KH * spec.KW * spec.N * spec.OH * spec.OW)))
