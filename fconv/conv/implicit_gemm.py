@@ -234,14 +234,26 @@ def _phase_taps(a: int, k: int, s: int, d: int, p: int) -> tuple:
     return len(taps), taps[-1], -step, step * d // s, -off_last
 
 
+def _is_gpu(device) -> bool:
+    import pyopencl as cl
+    try:
+        return bool(device.type & cl.device_type.GPU)
+    except Exception:  # a stand-in device object
+        return False
+
+
 def plan_implicit_gemm(device, spec: ConvSpec, direction: str, dtype="float32",
                        names: Mapping[str, str] | None = None,
-                       tune: Mapping[str, int] | None = None) -> KernelPlan:
+                       tune: Mapping[str, int] | None = None, mma: str | None = None) -> KernelPlan:
     """Plan ``direction`` of ``spec`` as implicit-GEMM kernels (or a plain GEMM for 1x1).
 
     Buffer roles (overridable through ``names``): forward x, w -> y;
     backward_data dy, w -> dx; backward_weights x, dy -> dw. ``tune`` overrides
-    entries of :func:`tunables`. Raises ValueError for what it cannot run.
+    entries of :func:`tunables`; ``tune={"TILED": 1}`` selects the GPU kernels of
+    ``gemm/tiled.cl`` (the default on GPUs; see :func:`plan_tiled_conv`), with
+    ``"CFG"`` naming a tile of ``fconv.codegen.tiled_gemm.CONFIGS`` and ``"SPLITS"``
+    the backward-weights split. ``mma`` ("tf32" or "f16") runs the tiled kernels on
+    the tensor cores. Raises ValueError for what it cannot run.
     """
     dt = dtype_name(dtype)
     if dt == "float64" and device is not None and "cl_khr_fp64" not in device.extensions:
@@ -251,6 +263,10 @@ def plan_implicit_gemm(device, spec: ConvSpec, direction: str, dtype="float32",
     if why:
         raise ValueError(f"implicit_gemm {spec.op}: {why}")
     nm = resolve_names(direction, names)
+    tune = dict(tune or {})
+    if tune.pop("TILED", 1 if (_is_gpu(device) or mma) else 0):
+        return plan_tiled_conv(device, spec, direction, dt, nm, mma=mma, cfg=tune.pop("CFG", None),
+                               splits=tune.pop("SPLITS", None))
     t = dict(tunables(spec, direction, dt))
     t.update(tune or {})
     G, OG, CG, O, C = spec.groups, spec.OG, spec.CG, spec.O, spec.C
@@ -344,6 +360,79 @@ def plan_implicit_gemm(device, spec: ConvSpec, direction: str, dtype="float32",
                                 f"implicit gemm dw {t['MWI']}x{nwi} /{chunks}"))
     if chunks > 1:
         _sum_parts(plan, dt, chunks, O * K, nm["dw"], real=True)
+    return plan
+
+
+def plan_tiled_conv(device, spec: ConvSpec, direction: str, dt: str, nm: Mapping[str, str],
+                    mma: str | None = None, cfg: str | None = None,
+                    splits: int | None = None) -> KernelPlan:
+    """``direction`` of ``spec`` on the tiled GEMM kernel of ``gemm/tiled.cl`` (GPUs).
+
+    forward: one launch, m = output channel, n = (sample, output position), k =
+    (channel, kh, kw), grouped convs batched over groups, epilogue hook on y.
+    backward_data: one launch per phase of dx (stride^2 for a strided conv, as
+    the CPU kernels do), each a conv of dy with the transposed, flipped sub-filter.
+    backward_weights: m = output channel, n = (channel, kh, kw), k = (sample,
+    position), split along k into partial sums (fixed order) when dw alone is too
+    small to fill the device.
+    """
+    from ..codegen import tiled_gemm as tg
+    if mma == "f16" and dt != "float16":
+        raise ValueError(f"implicit_gemm {spec.op}: the f16 tensor-core path needs float16 storage")
+    if mma == "tf32" and dt != "float32":
+        raise ValueError(f"implicit_gemm {spec.op}: the tf32 tensor-core path needs float32 storage")
+    G, OG, CG = spec.groups, spec.OG, spec.CG
+    (pt, _), (pl, _) = spec.padding
+    sh, sw = spec.stride
+    dh, dwl = spec.dilation
+    plan = KernelPlan()
+    opt = dtype_option(dt)
+
+    def pick(M, N, K, batch, split_ok=False):
+        if cfg is not None:
+            c = tg.CONFIGS[cfg]
+            if c.mma != mma:
+                raise ValueError(f"implicit_gemm: tile {cfg!r} is not a {mma or 'simt'} tile")
+            return c, splits or 1
+        c, s = tg.choose_config(device, M, N, K, batch, mma, split_ok=split_ok)
+        return c, (splits or s)
+
+    if direction == "forward":
+        M, N, K = OG, spec.N * spec.OH * spec.OW, CG * spec.KH * spec.KW
+        c, _ = pick(M, N, K, G)
+        d = dict(CI=spec.C, CGIN=CG, H=spec.H, W=spec.W, NB=spec.N, OGOUT=OG, CO=spec.O,
+                 JH=spec.KH, JW=spec.KW, KH0=0, KHS=1, KW0=0, KWS=1, KHF=spec.KH, KWF=spec.KW,
+                 SH=sh, SW=sw, DH=dh, DW=dwl, PT=pt, PL=pl, OH=spec.OH, OW=spec.OW,
+                 YH=spec.OH, YW=spec.OW, YSH=1, YSW=1, YOH=0, YOW=0, WTRANS=0)
+        plan.launches += tg.tiled_launch("conv", d, c, opt, M, N, K, G, (nm["x"], nm["w"], nm["y"]),
+                                         "tiled conv", epilogue=("conv", 2))
+        return plan
+    if direction == "backward_data":
+        for a in range(sh):
+            hq = _ceil(spec.H - a, sh)
+            jh, kh0, khs, dh2, pt2 = _phase_taps(a, spec.KH, sh, dh, pt)
+            for b in range(sw):
+                wq = _ceil(spec.W - b, sw)
+                if hq <= 0 or wq <= 0:
+                    continue
+                jw, kw0, kws, dw2, pl2 = _phase_taps(b, spec.KW, sw, dwl, pl)
+                M, N, K = CG, spec.N * hq * wq, OG * jh * jw
+                c, _ = pick(M, N, K, G)
+                d = dict(CI=spec.O, CGIN=OG, H=spec.OH, W=spec.OW, NB=spec.N, OGOUT=CG, CO=spec.C,
+                         JH=jh if jw else 0, JW=jw, KH0=kh0, KHS=khs, KW0=kw0, KWS=kws,
+                         KHF=spec.KH, KWF=spec.KW, SH=1, SW=1, DH=dh2, DW=dw2, PT=pt2, PL=pl2,
+                         OH=hq, OW=wq, YH=spec.H, YW=spec.W, YSH=sh, YSW=sw, YOH=a, YOW=b, WTRANS=1)
+                note = "tiled dx" + (f" phase ({a},{b})" if sh * sw > 1 else "")
+                plan.launches += tg.tiled_launch("conv", d, c, opt, M, N, K, G,
+                                                 (nm["dy"], nm["w"], nm["dx"]), note)
+        return plan
+    M, N, K = OG, CG * spec.KH * spec.KW, spec.N * spec.OH * spec.OW
+    c, s = pick(M, N, K, G, split_ok=True)
+    d = dict(C=spec.C, CG=CG, H=spec.H, W=spec.W, NB=spec.N, O=spec.O, OG=OG, KH=spec.KH,
+             KW=spec.KW, SH=sh, SW=sw, DH=dh, DW=dwl, PT=pt, PL=pl, OH=spec.OH, OW=spec.OW)
+    plan.launches += tg.tiled_launch("bwd_w", d, c, opt, M, N, K, G, (nm["x"], nm["dy"], nm["dw"]),
+                                     "tiled dw", splits=s, part=TEMP_PART, out=nm["dw"],
+                                     real_size=_REAL_SIZES[dt], temps=plan.temps)
     return plan
 
 
