@@ -53,7 +53,8 @@ def plan_gemm(device: cl.Device, *, M: int, N: int, K: int, batch: int = 1,
               a_batch_stride: int | None = None, b_batch_stride: int | None = None,
               c_batch_stride: int | None = None,
               a: str = "a", b: str = "b", c: str = "c",
-              epilogue_options: tuple = ()) -> KernelPlan:
+              epilogue_options: tuple = (), mma: str | None = None,
+              tiled: bool | None = None) -> KernelPlan:
     """Plan ``C[i] = op(A[i]) @ op(B[i])`` for ``i < batch`` (row-major, one launch).
 
     Shapes (in elements of ``dtype``, all buffers row-major):
@@ -67,7 +68,9 @@ def plan_gemm(device: cl.Device, *, M: int, N: int, K: int, batch: int = 1,
     (half storage, float accumulation). ``a``/``b``/``c`` are the buffer names
     bound at run time; ``epilogue_options`` are extra build options such as
     ``("-D GEMM_EPILOGUE(v,b,row,col)=fmax((v),0.0f)",)`` applied to each value
-    of C at its store.
+    of C at its store. On GPUs (or with ``tiled=True``) the launch is the tiled
+    kernel of ``gemm/tiled.cl``; ``mma="tf32"`` (float32) or ``"f16"`` (float16)
+    runs it on the tensor cores (NVIDIA, see ``fconv.runtime.tensorcore``).
 
     Example::
 
@@ -103,6 +106,12 @@ def plan_gemm(device: cl.Device, *, M: int, N: int, K: int, batch: int = 1,
     if not all(isinstance(o, str) for o in epilogue_options):
         raise ValueError(f"plan_gemm: epilogue_options must be strings, got {epilogue_options!r}")
 
+    if tiled is None:
+        tiled = not bool(device.type & cl.device_type.CPU) or mma is not None
+    if tiled:
+        return _plan_tiled(device, M, N, K, batch, dtype, trans_a, trans_b, lda, ldb, ldc,
+                           a_offset, b_offset, c_offset, a_bs, b_bs, c_bs, a, b, c,
+                           tuple(epilogue_options), mma)
     t = _tunables(device, dtype, M, N, K, trans_a, trans_b)
     nwi = t["VW"] * t["NWV"]
     rows_wi = t["MWI"] * t["RT"]
@@ -132,3 +141,20 @@ def plan_gemm(device: cl.Device, *, M: int, N: int, K: int, batch: int = 1,
     launch = Launch(source="gemm/gemm.cl", kernel="gemm", options=tuple(options),
                     global_size=(g0, g1, batch), local_size=(l0, l1, 1), args=args, note=note)
     return KernelPlan(launches=[launch])
+
+
+def _plan_tiled(device, M, N, K, batch, dtype, trans_a, trans_b, lda, ldb, ldc, a_off, b_off, c_off,
+                a_bs, b_bs, c_bs, a, b, c, epilogue_options, mma) -> KernelPlan:
+    """The GEMM as one launch of gemm/tiled.cl (GPUs)."""
+    from .tiled_gemm import choose_config, tiled_launch
+    if mma == "tf32" and dtype != "float32" or mma == "f16" and dtype != "float16":
+        raise ValueError(f"plan_gemm: mma={mma!r} does not take {dtype} operands")
+    cfg, _ = choose_config(device, M, N, K, batch, mma)
+    d = dict(A_OFF=a_off, B_OFF=b_off, C_OFF=c_off, A_BS=a_bs, B_BS=b_bs, C_BS=c_bs,
+             LDA=lda, LDB=ldb, LDC=ldc)
+    (ln,) = tiled_launch("gemm", d, cfg, _DTYPE_OPTION[dtype], M, N, K, batch, (a, b, c),
+                         "tiled gemm" + (" " + ("T" if trans_a else "N") + ("T" if trans_b else "N")
+                                         if trans_a or trans_b else ""), epilogue=("gemm", 2))
+    opts = ln.options + (("-D TRANS_A",) if trans_a else ()) + (("-D TRANS_B",) if trans_b else ())
+    from dataclasses import replace
+    return KernelPlan(launches=[replace(ln, options=opts + tuple(epilogue_options))])

@@ -89,14 +89,19 @@ def store(key: str, strategy: str, times: dict) -> None:
             con.close()
 
 
-def measure(device, spec, direction: str, dtype, strategies: list, repeats: int = 3) -> dict:
-    """Median milliseconds of each strategy's plan for this convolution on ``device``."""
+def roles_of(spec, direction: str) -> tuple:
+    """((buffer role, shape), ...) of one conv direction: its two inputs, then its output."""
+    return {"forward": (("x", spec.x_shape), ("w", spec.w_shape), ("y", spec.y_shape)),
+            "backward_data": (("dy", spec.y_shape), ("w", spec.w_shape), ("dx", spec.x_shape)),
+            "backward_weights": (("x", spec.x_shape), ("dy", spec.y_shape), ("dw", spec.w_shape))}[direction]
+
+
+def time_plans(device, spec, direction: str, dtype, plans: dict, repeats: int = 3) -> dict:
+    """Median milliseconds (OpenCL profiling events, after one warm-up run) of each plan
+    (name -> KernelPlan over the buffer roles of :func:`roles_of`) on random data."""
     from ..runtime.execute import get_kernel
     from ..runtime.launch import Buf
-    from . import planner
-    roles = {"forward": (("x", spec.x_shape), ("w", spec.w_shape), ("y", spec.y_shape)),
-             "backward_data": (("dy", spec.y_shape), ("w", spec.w_shape), ("dx", spec.x_shape)),
-             "backward_weights": (("x", spec.x_shape), ("dy", spec.y_shape), ("dw", spec.w_shape))}[direction]
+    roles = roles_of(spec, direction)
     dt = np.dtype(dtype)
     ctx = device.context
     q = cl.CommandQueue(ctx, properties=cl.command_queue_properties.PROFILING_ENABLE)
@@ -106,8 +111,7 @@ def measure(device, spec, direction: str, dtype, strategies: list, repeats: int 
         host = rng.standard_normal(shape).astype(dt)
         bufs[name] = cl.Buffer(ctx, cl.mem_flags.READ_WRITE | cl.mem_flags.COPY_HOST_PTR, hostbuf=host)
     times = {}
-    for s in strategies:
-        plan = planner.plan(device, spec, direction, dt.name, s, {r: r for r, _ in roles})
+    for s, plan in plans.items():
         local = dict(bufs)
         for t, nbytes in plan.temps.items():
             local[t] = cl.Buffer(ctx, cl.mem_flags.READ_WRITE, max(int(nbytes), 1))
@@ -126,3 +130,12 @@ def measure(device, spec, direction: str, dtype, strategies: list, repeats: int 
                 runs.append(sum((e.profile.end - e.profile.start) for e in evs) * 1e-6)
         times[s] = statistics.median(runs)
     return times
+
+
+def measure(device, spec, direction: str, dtype, strategies: list, repeats: int = 3) -> dict:
+    """Median milliseconds of each strategy's plan for this convolution on ``device``."""
+    from . import planner
+    dt = np.dtype(dtype)
+    names = {r: r for r, _ in roles_of(spec, direction)}
+    plans = {s: planner.plan(device, spec, direction, dt.name, s, names) for s in strategies}
+    return time_plans(device, spec, direction, dtype, plans, repeats)

@@ -91,6 +91,9 @@ def choose(spec: ConvSpec, direction: str, dtype, requested: str = "auto", devic
         return "naive", f"rule: tiny GEMM ({og}x{cg * spec.KH * spec.KW} per group): direct loops"
     if device is None:
         return "im2col", "no device profile: the GEMM path"
+    if "implicit_gemm" in cands and variant_for("implicit_gemm", dtype, precision, device):
+        kind = variant_for("implicit_gemm", dtype, precision, device)["mma"]
+        return "implicit_gemm", f"rule: {kind} tensor cores (mma.sync) run the implicit GEMM"
     key = autotune.key_of(device, spec, direction, dtype, _versions(cands))
     hit = autotune.lookup(key)
     if hit is not None and hit[0] in cands:
@@ -124,8 +127,13 @@ def tolerance(precision, dtype) -> float:
     return _TOLERANCE_EPS.get(precision, 100) * float(np.finfo(np.dtype(dtype)).eps)
 
 
-def variant_for(strategy: str, dtype, precision) -> dict:
-    """Extra keyword arguments of ``plan_<strategy>`` that the precision decides."""
+def variant_for(strategy: str, dtype, precision, device=None) -> dict:
+    """Extra keyword arguments of ``plan_<strategy>`` that the precision decides: the
+    Winograd tile, and the tensor-core kind of implicit GEMM (``fconv.runtime.tensorcore``)."""
+    if strategy == "implicit_gemm":
+        from ..runtime.tensorcore import mma_for
+        mma = mma_for(device, dtype, precision)
+        return {"mma": mma} if mma else {}
     if strategy != "winograd":
         return {}
     mod = strategy_module("winograd")
@@ -137,4 +145,4 @@ def plan(device, spec: ConvSpec, direction: str, dtype, strategy: str, names: di
     """The KernelPlan of ``strategy`` (already chosen) for this convolution."""
     mod = strategy_module(strategy)
     return getattr(mod, f"plan_{strategy}")(device.cl_device, spec, direction, dtype, names=names,
-                                            **variant_for(strategy, dtype, precision))
+                                            **variant_for(strategy, dtype, precision, device))

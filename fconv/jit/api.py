@@ -130,8 +130,9 @@ def _kernel_entries(exe: Executable) -> list:
 class JitWrapped:
     """A jitted function: call it like the original; ``.lower(*args)`` shows the plan."""
 
-    def __init__(self, fun, static_argnums, static_argnames, donate_argnums):
+    def __init__(self, fun, static_argnums, static_argnames, donate_argnums, precision=None):
         functools.update_wrapper(self, fun, updated=())  # name/doc only: never fun's __dict__
+        self.precision = precision
         self.fun = fun
         self.static_argnums = tuple(static_argnums)
         self.static_argnames = tuple(static_argnames)
@@ -203,10 +204,14 @@ class JitWrapped:
                                 "mark it static (static_argnums/static_argnames)")
         device = device or default_device()
         avals = tuple(x.aval for x in leaves)
-        key = (id(self.fun), in_tree, avals, (statics, skw), device.id, _settings())
+        settings = _settings() if self.precision is None else (("precision", self.precision),)
+        key = (id(self.fun), in_tree, avals, (statics, skw), device.id, settings)
         return key, static_idx, statics, skw, in_tree, leaves, avals, device
 
     def _compile(self, key, args, static_idx, statics, skw, in_tree, avals, device):
+        if self.precision is not None and config.get_precision() != self.precision:
+            with config._precision_scope(self.precision):
+                return self._compile(key, args, static_idx, statics, skw, in_tree, avals, device)
         t0 = time.perf_counter()
         store = {}
 
@@ -244,6 +249,9 @@ class JitWrapped:
         prep = self._prepare(args, kwargs)
         if prep is None:
             # under an outer transform, trace through (the outer jit/grad sees the primitives)
+            if self.precision is not None:
+                with config._precision_scope(self.precision):
+                    return self.fun(*args, **kwargs)
             return self.fun(*args, **kwargs)
         key, static_idx, statics, skw, in_tree, leaves, avals, device = prep
         entry = self._cache.get(key)
@@ -269,8 +277,12 @@ def _settings() -> tuple:
 
 
 def jit(fun: Callable, static_argnums: int | Sequence[int] = (), static_argnames: str | Sequence[str] = (),
-        donate_argnums: int | Sequence[int] = ()) -> JitWrapped:
+        donate_argnums: int | Sequence[int] = (), precision: str | None = None) -> JitWrapped:
     """Compile ``fun`` to a replayed sequence of OpenCL kernels (once per input signature).
+
+    ``precision`` ("tf32", "highest", ...) plans every conv and matmul of ``fun``
+    that does not name its own as ``fc.default_precision(precision)`` would; e.g.
+    ``jit(step, precision="tf32")`` runs them on the tensor cores where the device has them.
 
     Example::
 
@@ -280,7 +292,10 @@ def jit(fun: Callable, static_argnums: int | Sequence[int] = (), static_argnames
         print(step.lower(params, x).as_text())
     """
     as_tuple = lambda v: (v,) if isinstance(v, (int, str)) else tuple(v)  # noqa: E731
-    return JitWrapped(fun, as_tuple(static_argnums), as_tuple(static_argnames), as_tuple(donate_argnums))
+    if precision not in (None, "highest", "float32", "tf32"):
+        raise ValueError(f"jit: precision={precision!r} is not None, 'highest', 'float32' or 'tf32'")
+    return JitWrapped(fun, as_tuple(static_argnums), as_tuple(static_argnames), as_tuple(donate_argnums),
+                      precision)
 
 
 __all__ = ["jit", "JitWrapped", "Lowered", "dtypes"]

@@ -53,7 +53,11 @@ class Device:
         with self._lock:
             if self._context is None:
                 self._context = cl.Context([self.cl_device])
-                self._queue = cl.CommandQueue(self._context)
+                # FCONV_QUEUE_PROFILING=1: events of the device queue carry timestamps
+                # (benchmarks time device work between markers)
+                props = (cl.command_queue_properties.PROFILING_ENABLE
+                         if os.environ.get("FCONV_QUEUE_PROFILING") == "1" else 0)
+                self._queue = cl.CommandQueue(self._context, properties=props)
                 self._pool = cl.tools.MemoryPool(cl.tools.ImmediateAllocator(self._queue))
 
     @property
