@@ -18,7 +18,6 @@ import os
 import sys
 import time
 
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 from cases import scaled  # noqa: E402
@@ -86,25 +85,23 @@ def main() -> None:
     for e in errs[:3]:
         print(e[:2000])
     results = []
-    rows = {}
+    groups: dict = {}
     for c, spec, d, kind, dt, cfg, plan in jobs:
-        try:
-            ms = autotune.time_plans(dev, spec, d, dt, {"p": plan})["p"]
-        except Exception as e:  # noqa: BLE001 - a failing tile is reported, the sweep goes on
-            print("FAIL", c["name"], d, kind, cfg, str(e)[:300])
-            continue
-        results.append(dict(case=c["name"], dir=d, kind=kind, cfg=cfg or "auto", ms=ms,
-                            note=plan.launches[0].note))
-        r = rows.setdefault((c["name"], d, kind), {})
-        r[cfg or "auto"] = (ms, plan.launches[0].note)
+        groups.setdefault((c["name"], d, kind), (spec, dt, {}))[2][cfg or "auto"] = plan
     print("\n| case | dir | kind | auto ms (tile) | best ms (tile) | auto/best |")
     print("|---|---|---|---|---|---|")
-    for (name, d, kind), r in rows.items():
-        auto = r.get("auto")
-        best_k = min((k for k in r if k != "auto"), key=lambda k: r[k][0], default="auto")
-        best = r[best_k]
-        print(f"| {name} | {d} | {kind} | {auto[0]:.3f} ({auto[1]}) | {best[0]:.3f} ({best_k}) | "
-              f"{auto[0] / best[0]:.2f} |")
+    for (name, d, kind), (spec, dt, plans) in groups.items():
+        try:
+            times = autotune.time_plans(dev, spec, d, dt, plans)
+        except Exception as e:  # noqa: BLE001 - a failing group is reported, the sweep goes on
+            print("FAIL", name, d, kind, str(e)[:300])
+            continue
+        for cfg, ms in times.items():
+            results.append(dict(case=name, dir=d, kind=kind, cfg=cfg, ms=ms, note=plans[cfg].launches[0].note))
+        best = min((k for k in times if k != "auto"), key=times.get, default="auto")
+        auto = times.get("auto", float("nan"))
+        print(f"| {name} | {d} | {kind} | {auto:.3f} ({plans['auto'].launches[0].note}) | "
+              f"{times[best]:.3f} ({best}) | {auto / times[best]:.2f} |", flush=True)
     if args.out:
         with open(args.out, "w") as f:
             json.dump(results, f, indent=1)

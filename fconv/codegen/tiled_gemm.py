@@ -81,10 +81,12 @@ CONFIGS = {
     "simt64x128": TileConfig(64, 128, 16, 4, 8),
     "simt64x64": TileConfig(64, 64, 16, 4, 4),
     "simt32x64": TileConfig(32, 64, 16, 4, 4),
+    "simt128x128k8": TileConfig(128, 128, 8, 8, 8),
     "tf32_128x128": TileConfig(128, 128, 16, WM=2, WN=4, mma="tf32"),
     "tf32_128x64": TileConfig(128, 64, 16, WM=2, WN=2, mma="tf32"),
     "tf32_64x128": TileConfig(64, 128, 16, WM=2, WN=2, mma="tf32"),
     "tf32_64x64": TileConfig(64, 64, 16, WM=2, WN=2, mma="tf32"),
+    "tf32_64x64k32": TileConfig(64, 64, 32, WM=2, WN=2, mma="tf32"),
     "f16_128x128": TileConfig(128, 128, 32, WM=2, WN=4, mma="f16"),
     "f16_128x64": TileConfig(128, 64, 32, WM=2, WN=2, mma="f16"),
     "f16_64x128": TileConfig(64, 128, 32, WM=2, WN=2, mma="f16"),
@@ -153,15 +155,19 @@ def tiled_launch(mode: str, defines: dict, cfg: TileConfig, dtype_opt: str, M: i
         opts += (f"-D TG_M={M}", f"-D TG_N={N}", f"-D TG_K={K}")
     gsize = (cfg.threads * _ceil(N, cfg.BN), _ceil(M, cfg.BM), batch * splits)
     args = tuple(Buf(b) for b in bufs)
-    if splits > 1:
-        args += (Buf(part),)
+    if splits > 1:   # a conv's split-K launch writes only the partials
+        args = (args[:2] if mode == "conv" else args) + (Buf(part),)
     launches = [Launch(SOURCE, "tgemm", opts, gsize, (cfg.threads, 1, 1), args,
                        f"{note} {cfg.name}" + (f" /{splits}" if splits > 1 else ""),
                        epilogue=epilogue if splits == 1 else None)]
     if splits > 1:
         size = batch * M * N
-        temps[part] = splits * size * real_size
-        launches.append(Launch(SUM_SOURCE, "sum_parts", (dtype_opt, "-D PARTS_REAL"), (size,), None,
-                               (Buf(part), Buf(out), np.int32(splits), np.int64(size)),
-                               f"sum {splits} partials"))
+        temps[part] = max(temps.get(part, 0), splits * size * real_size)
+        if mode == "conv":   # scatter the sum into the conv's output layout, epilogue hook there
+            launches.append(Launch(SOURCE, "tg_sum_conv", opts, (size,), None, (Buf(part), Buf(out)),
+                                   f"sum {splits} partials", epilogue=epilogue))
+        else:
+            launches.append(Launch(SUM_SOURCE, "sum_parts", (dtype_opt, "-D PARTS_REAL"), (size,), None,
+                                   (Buf(part), Buf(out), np.int32(splits), np.int64(size)),
+                                   f"sum {splits} partials"))
     return launches

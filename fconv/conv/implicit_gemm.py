@@ -57,10 +57,11 @@ from .naive import resolve_names
 from .spec import DTYPE_SIZES, ConvSpec, dtype_name, dtype_option
 
 SOURCE = "conv/implicit_gemm.cl"
-VERSION = 1                      # part of the autotune key: bump when the kernels' speed changes
+VERSION = 2                      # part of the autotune key: bump when the kernels' speed changes
 TEMP_WP = "ig_wpack"
 TEMP_DYT = "ig_dyt"
 TEMP_PART = "ig_dwpart"
+TEMP_TG = "tg_part"              # split-K partial outputs of the tiled GPU kernels
 PV_MAX_CHANNELS = 8              # at most this many output channels per group: vectors along rows
 BW_CHUNK = 1024                  # output positions per backward-weights chunk
 BW_MAX_PART_ELEMS = 4 << 20      # cap on the partial dw sums (elements)
@@ -399,13 +400,14 @@ def plan_tiled_conv(device, spec: ConvSpec, direction: str, dt: str, nm: Mapping
 
     if direction == "forward":
         M, N, K = OG, spec.N * spec.OH * spec.OW, CG * spec.KH * spec.KW
-        c, _ = pick(M, N, K, G)
+        c, s = pick(M, N, K, G, split_ok=True)
         d = dict(CI=spec.C, CGIN=CG, H=spec.H, W=spec.W, NB=spec.N, OGOUT=OG, CO=spec.O,
                  JH=spec.KH, JW=spec.KW, KH0=0, KHS=1, KW0=0, KWS=1, KHF=spec.KH, KWF=spec.KW,
                  SH=sh, SW=sw, DH=dh, DW=dwl, PT=pt, PL=pl, OH=spec.OH, OW=spec.OW,
                  YH=spec.OH, YW=spec.OW, YSH=1, YSW=1, YOH=0, YOW=0, WTRANS=0)
         plan.launches += tg.tiled_launch("conv", d, c, opt, M, N, K, G, (nm["x"], nm["w"], nm["y"]),
-                                         "tiled conv", epilogue=("conv", 2))
+                                         "tiled conv", epilogue=("conv", 2), splits=s, part=TEMP_TG,
+                                         out=nm["y"], real_size=_REAL_SIZES[dt], temps=plan.temps)
         return plan
     if direction == "backward_data":
         for a in range(sh):
@@ -417,21 +419,23 @@ def plan_tiled_conv(device, spec: ConvSpec, direction: str, dt: str, nm: Mapping
                     continue
                 jw, kw0, kws, dw2, pl2 = _phase_taps(b, spec.KW, sw, dwl, pl)
                 M, N, K = CG, spec.N * hq * wq, OG * jh * jw
-                c, _ = pick(M, N, K, G)
+                c, s = pick(M, N, K, G, split_ok=K > 0)
                 d = dict(CI=spec.O, CGIN=OG, H=spec.OH, W=spec.OW, NB=spec.N, OGOUT=CG, CO=spec.C,
                          JH=jh if jw else 0, JW=jw, KH0=kh0, KHS=khs, KW0=kw0, KWS=kws,
                          KHF=spec.KH, KWF=spec.KW, SH=1, SW=1, DH=dh2, DW=dw2, PT=pt2, PL=pl2,
                          OH=hq, OW=wq, YH=spec.H, YW=spec.W, YSH=sh, YSW=sw, YOH=a, YOW=b, WTRANS=1)
                 note = "tiled dx" + (f" phase ({a},{b})" if sh * sw > 1 else "")
                 plan.launches += tg.tiled_launch("conv", d, c, opt, M, N, K, G,
-                                                 (nm["dy"], nm["w"], nm["dx"]), note)
+                                                 (nm["dy"], nm["w"], nm["dx"]), note, splits=s,
+                                                 part=TEMP_TG, out=nm["dx"], real_size=_REAL_SIZES[dt],
+                                                 temps=plan.temps)
         return plan
     M, N, K = OG, CG * spec.KH * spec.KW, spec.N * spec.OH * spec.OW
     c, s = pick(M, N, K, G, split_ok=True)
     d = dict(C=spec.C, CG=CG, H=spec.H, W=spec.W, NB=spec.N, O=spec.O, OG=OG, KH=spec.KH,
              KW=spec.KW, SH=sh, SW=sw, DH=dh, DW=dwl, PT=pt, PL=pl, OH=spec.OH, OW=spec.OW)
     plan.launches += tg.tiled_launch("bwd_w", d, c, opt, M, N, K, G, (nm["x"], nm["dy"], nm["dw"]),
-                                     "tiled dw", splits=s, part=TEMP_PART, out=nm["dw"],
+                                     "tiled dw", splits=s, part=TEMP_TG, out=nm["dw"],
                                      real_size=_REAL_SIZES[dt], temps=plan.temps)
     return plan
 

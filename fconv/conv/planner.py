@@ -61,8 +61,29 @@ def candidates(spec: ConvSpec, direction: str) -> list:
     return out
 
 
-def _versions(cands) -> dict:
-    return {s: getattr(strategy_module(s), "VERSION", 1) for s in cands}
+def _versions(cands, dtype=None, precision=None, device=None) -> dict:
+    """Kernel versions of the candidates (and the tensor-core kind, when one is used):
+    part of the autotune key, so a changed kernel or precision is measured again."""
+    v = {s: getattr(strategy_module(s), "VERSION", 1) for s in cands}
+    mma = variant_for("implicit_gemm", dtype, precision, device).get("mma") if device else None
+    if mma:
+        v["mma"] = mma
+    return v
+
+
+def _tiled(device) -> bool:
+    """Whether implicit_gemm runs the tiled GPU kernels on this device."""
+    return device is not None and device.kind == "gpu"
+
+
+def _tile_key(device, spec, direction, dtype, precision):
+    """Autotune key of implicit_gemm's tile on ``device`` (None where it has no tiles)."""
+    if not _tiled(device):
+        return None
+    from . import autotune
+    v = _versions(["implicit_gemm"], dtype, precision, device)
+    v["tile"] = 1
+    return autotune.key_of(device, spec, direction, dtype, v)
 
 
 def choose(spec: ConvSpec, direction: str, dtype, requested: str = "auto", device=None,
@@ -91,21 +112,25 @@ def choose(spec: ConvSpec, direction: str, dtype, requested: str = "auto", devic
         return "naive", f"rule: tiny GEMM ({og}x{cg * spec.KH * spec.KW} per group): direct loops"
     if device is None:
         return "im2col", "no device profile: the GEMM path"
-    if "implicit_gemm" in cands and variant_for("implicit_gemm", dtype, precision, device):
-        kind = variant_for("implicit_gemm", dtype, precision, device)["mma"]
-        return "implicit_gemm", f"rule: {kind} tensor cores (mma.sync) run the implicit GEMM"
-    key = autotune.key_of(device, spec, direction, dtype, _versions(cands))
+    key = autotune.key_of(device, spec, direction, dtype, _versions(cands, dtype, precision, device))
     hit = autotune.lookup(key)
     if hit is not None and hit[0] in cands:
         times = ", ".join(f"{k} {v:.2f} ms" for k, v in sorted(hit[1].items(), key=lambda kv: kv[1]))
         return hit[0], f"autotuned (stored measurement): {times}"
     fast = [s for s in cands if s != "naive"] or cands
     if autotune.enabled():
-        times = autotune.measure(device, spec, direction, dtype, fast[:8])
+        times = autotune.measure(device, spec, direction, dtype, fast[:8], precision=precision,
+                                 tile_key=_tile_key(device, spec, direction, dtype, precision))
         best = min(times, key=times.get)
         autotune.store(key, best, times)
         return best, "autotuned now: " + ", ".join(f"{k} {v:.2f} ms" for k, v in
                                                    sorted(times.items(), key=lambda kv: kv[1]))
+    mma = variant_for("implicit_gemm", dtype, precision, device).get("mma")
+    if mma and "implicit_gemm" in cands:
+        og, cg = spec.O // spec.groups, spec.C // spec.groups
+        m = {"forward": og, "backward_data": cg, "backward_weights": og}[direction]
+        if m >= 16:
+            return "implicit_gemm", f"rule: {mma} tensor cores (mma.sync) run the implicit GEMM"
     prof = device.profile
     itemsize = 2 if str(dtype) == "float16" else 8 if str(dtype) == "float64" else 4
     est = {s: cost.estimate_ms(s, spec, direction, prof, itemsize) for s in fast}
@@ -141,8 +166,20 @@ def variant_for(strategy: str, dtype, precision, device=None) -> dict:
     return {"variant": "f4x4" if mod.error_bound("f4x4", str(dtype)) <= tol else "f2x2"}
 
 
-def plan(device, spec: ConvSpec, direction: str, dtype, strategy: str, names: dict, precision=None):
-    """The KernelPlan of ``strategy`` (already chosen) for this convolution."""
+def plan(device, spec: ConvSpec, direction: str, dtype, strategy: str, names: dict, precision=None,
+         tile: str | None = None):
+    """The KernelPlan of ``strategy`` (already chosen) for this convolution.
+
+    implicit_gemm on a GPU takes ``tile`` (a name of ``fconv.codegen.tiled_gemm.CONFIGS``),
+    else the tile the autotune database holds for this conv, else its own choice.
+    """
     mod = strategy_module(strategy)
-    return getattr(mod, f"plan_{strategy}")(device.cl_device, spec, direction, dtype, names=names,
-                                            **variant_for(strategy, dtype, precision, device))
+    kw = variant_for(strategy, dtype, precision, device)
+    if strategy == "implicit_gemm" and _tiled(device):
+        if tile is None:
+            from . import autotune
+            hit = autotune.lookup(_tile_key(device, spec, direction, dtype, precision))
+            tile = hit[0] if hit else None
+        if tile is not None:
+            kw["tune"] = {"CFG": tile}
+    return getattr(mod, f"plan_{strategy}")(device.cl_device, spec, direction, dtype, names=names, **kw)
