@@ -131,13 +131,19 @@ def choose_config(device, M: int, N: int, K: int, batch: int, mma: str | None,
             break
     if best is None:
         best = cfgs[("simt" if mma is None else mma + "_") + "64x64"]
+    return best, (splits_for(device, best, M, N, K, batch) if split_ok else 1)
+
+
+def splits_for(device, cfg: TileConfig, M: int, N: int, K: int, batch: int) -> int:
+    """Split-K factor for ``cfg``: doubled while the work-groups do not fill the device twice
+    over and each split keeps at least 8 k steps (at most 64 splits)."""
+    cus = compute_units(device)
+    groups = _ceil(M, cfg.BM) * _ceil(N, cfg.BN) * batch
+    ksteps = _ceil(K, cfg.BK)
     splits = 1
-    if split_ok:
-        groups = _ceil(M, best.BM) * _ceil(N, best.BN) * batch
-        ksteps = _ceil(K, best.BK)
-        while groups * splits < 2 * cus and ksteps // (splits * 2) >= 8 and splits < 64:
-            splits *= 2
-    return best, splits
+    while groups * splits < 2 * cus and ksteps // (splits * 2) >= 8 and splits < 64:
+        splits *= 2
+    return splits
 
 
 def tiled_launch(mode: str, defines: dict, cfg: TileConfig, dtype_opt: str, M: int, N: int,

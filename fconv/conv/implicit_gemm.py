@@ -57,7 +57,7 @@ from .naive import resolve_names
 from .spec import DTYPE_SIZES, ConvSpec, dtype_name, dtype_option
 
 SOURCE = "conv/implicit_gemm.cl"
-VERSION = 2                      # part of the autotune key: bump when the kernels' speed changes
+VERSION = 3                      # part of the autotune key: bump when the kernels' speed changes
 TEMP_WP = "ig_wpack"
 TEMP_DYT = "ig_dyt"
 TEMP_PART = "ig_dwpart"
@@ -394,7 +394,7 @@ def plan_tiled_conv(device, spec: ConvSpec, direction: str, dt: str, nm: Mapping
             c = tg.CONFIGS[cfg]
             if c.mma != mma:
                 raise ValueError(f"implicit_gemm: tile {cfg!r} is not a {mma or 'simt'} tile")
-            return c, splits or 1
+            return c, splits or (tg.splits_for(device, c, M, N, K, batch) if split_ok else 1)
         c, s = tg.choose_config(device, M, N, K, batch, mma, split_ok=split_ok)
         return c, (splits or s)
 
