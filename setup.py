@@ -10,6 +10,7 @@ from setuptools import find_packages, setup
 setup(
     packages=find_packages(include=["fconv", "fconv.*"]) + ["fconv._kernels"],
     package_dir={"fconv._kernels": "kernels"},
-    package_data={"fconv._kernels": ["*.cl", "**/*.cl", "**/*.h"]},
+    package_data={"fconv._kernels": ["*.cl", "**/*.cl", "**/*.h"],
+                  "fconv.conv": ["autotune_shipped.json"]},
     include_package_data=False,
 )

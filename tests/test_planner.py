@@ -100,3 +100,35 @@ def test_autotune_measures_and_persists_across_processes(tmp_path):
     second = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert "autotuned (stored measurement)" in second.stdout, second.stdout + second.stderr
     assert first.stdout.split("|")[0] == second.stdout.split("|")[0]
+
+
+def test_shipped_measurements_are_consulted_after_the_users(tmp_path, monkeypatch):
+    monkeypatch.setenv("FCONV_CACHE_DIR", str(tmp_path))
+    s = spec((2, 8, 12, 12), (8, 8, 3, 3), padding=1)
+    dev = FakeDevice(FakeProfile())
+    key = autotune.key_of(dev, s, "forward", "float32", planner._versions(planner.candidates(s, "forward")))
+    monkeypatch.setitem(autotune._SHIPPED_CACHE, "db", {key: ("naive", {"naive": 0.1, "im2col": 0.3})})
+    name, why = planner.choose(s, "forward", "float32", device=dev)
+    assert name == "naive" and why.startswith("autotuned")
+    monkeypatch.setenv("FCONV_AUTOTUNE_SHIPPED", "0")
+    assert planner.choose(s, "forward", "float32", device=dev)[1].startswith("cost model")
+    monkeypatch.delenv("FCONV_AUTOTUNE_SHIPPED")
+    autotune.store(key, "im2col", {"im2col": 0.05})      # the user's own measurement wins
+    assert planner.choose(s, "forward", "float32", device=dev)[0] == "im2col"
+
+
+def test_shipped_database_names_real_strategies_and_tiles():
+    import json
+
+    from fconv.codegen.tiled_gemm import CONFIGS
+    with open(autotune.SHIPPED) as f:
+        rows = json.load(f)
+    assert rows
+    for key, choice, times in rows:
+        dev_id, direction, shape, dtype, versions = json.loads(key)
+        assert "H100" in dev_id and direction in planner.DIRECTIONS
+        assert choice in times
+        if dict(versions).get("tile"):
+            assert choice in CONFIGS
+        else:
+            assert choice in planner.CONV_STRATEGIES
