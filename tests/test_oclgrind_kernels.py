@@ -8,7 +8,7 @@ convert incl. float16 and bool, integer ops), shape ops (transpose, strided slic
 pad incl. interior, concatenate, broadcast), reductions (both the GPU-style "strip" and the
 CPU-style "vec" kernels, single and multi-pass, argmax), matmul (all four transposes,
 float16, batched), conv (naive and im2col, forward / backward-data / backward-weights,
-strided, grouped), max/avg pool and their gradients, random bits (uniform, normal,
+strided, grouped; the GPU tiled implicit-GEMM kernel with split-K in all three directions), max/avg pool and their gradients, random bits (uniform, normal,
 bernoulli), and a fused jit kernel (plus whatever epilogue the plan fuses into a conv).
 """
 from __future__ import annotations
@@ -136,6 +136,32 @@ for strategy in ("naive", "im2col"):
         assert abs(lhs - float((ws * np.asarray(dw)).sum())) < 1e-3 * (1 + abs(lhs)), (strategy, "dw")
     mark("conv " + strategy)
 
+# the GPU tiled implicit-GEMM kernel (SIMT tile, split-K with its scatter-sum), all directions
+import pyopencl as cl
+from fconv.conv.implicit_gemm import plan_implicit_gemm
+from fconv.conv.spec import ConvSpec
+from fconv.runtime.execute import run_plan
+sp = ConvSpec.from_conv2d((2, 4, 5, 6), (4, 2, 3, 2), stride=(2, 1), padding=((1, 0), (0, 2)), groups=2)
+xs, ws, dys = R(*sp.x_shape), R(*sp.w_shape), R(*sp.y_shape)
+got = {}
+for d, ins, out, shape in (("forward", {"x": xs, "w": ws}, "y", sp.y_shape),
+                           ("backward_data", {"dy": dys, "w": ws}, "dx", sp.x_shape),
+                           ("backward_weights", {"x": xs, "dy": dys}, "dw", sp.w_shape)):
+    plan = plan_implicit_gemm(dev.cl_device, sp, d, "float32", tune={"TILED": 1, "CFG": "simt32x64", "SPLITS": 2})
+    bufs = {k: cl.Buffer(dev.context, cl.mem_flags.COPY_HOST_PTR, hostbuf=v) for k, v in ins.items()}
+    res = np.full(shape, np.nan, np.float32)
+    bufs[out] = cl.Buffer(dev.context, cl.mem_flags.COPY_HOST_PTR, hostbuf=res)
+    run_plan(dev.queue, plan, bufs)
+    cl.enqueue_copy(dev.queue, res, bufs[out])
+    dev.queue.finish()
+    got[d] = res
+yref = conv_ref(xs, ws, (2, 1), ((1, 0), (0, 2)), 2)
+chk(got["forward"], yref, 1e-3)
+lhs = float((yref * dys).sum())
+assert abs(lhs - float((xs * got["backward_data"]).sum())) < 1e-3 * (1 + abs(lhs)), "tiled dx"
+assert abs(lhs - float((ws * got["backward_weights"]).sum())) < 1e-3 * (1 + abs(lhs)), "tiled dw"
+mark("conv tiled gpu kernel")
+
 # ---------------------------------------------------------------- pools and their gradients
 p = R(1, 2, 5, 6)
 Pp = fnp.asarray(p)
@@ -194,7 +220,7 @@ def test_every_kernel_kind_clean_under_oclgrind(oclgrind):
     r = oclgrind(_SNIPPET, uninitialized=False, timeout=300)
     covered = r.stdout.strip().splitlines()[-1]
     for name in ("unary", "binary", "compare", "select", "convert", "shape", "reduce", "matmul",
-                 "conv naive", "conv im2col", "pool", "random", "fused jit"):
+                 "conv naive", "conv im2col", "conv tiled gpu kernel", "pool", "random", "fused jit"):
         assert name in covered, r.stdout[-2000:]
 
 
