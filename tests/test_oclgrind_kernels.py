@@ -8,7 +8,8 @@ convert incl. float16 and bool, integer ops), shape ops (transpose, strided slic
 pad incl. interior, concatenate, broadcast), reductions (both the GPU-style "strip" and the
 CPU-style "vec" kernels, single and multi-pass, argmax), matmul (all four transposes,
 float16, batched), conv (naive and im2col, forward / backward-data / backward-weights,
-strided, grouped; the GPU tiled implicit-GEMM kernel with split-K in all three directions), max/avg pool and their gradients, random bits (uniform, normal,
+strided, grouped; the GPU tiled implicit-GEMM kernel with split-K in all three
+directions), max/avg pool and their gradients, random bits (uniform, normal,
 bernoulli), and a fused jit kernel (plus whatever epilogue the plan fuses into a conv).
 """
 from __future__ import annotations
