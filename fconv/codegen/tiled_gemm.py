@@ -59,6 +59,8 @@ class TileConfig:
         ok = (self.BK % ke == 0 and t % bke == 0 and t >= self.BM and t >= self.BN
               and t % self.BM == 0 and t % self.BN == 0
               and (self.BM * bke) % t == 0 and (self.BN * bke) % t == 0)
+        pad = 8 if self.mma else 4
+        ok = ok and (2 * bke * (self.BM + pad)) // (self.BN + 4) >= 8   # output staging rows
         if self.mma:
             ok = ok and bke % 8 == 0 and (self.BM // self.WM) % 16 == 0 and (self.BN // self.WN) % 8 == 0
         else:
