@@ -201,3 +201,25 @@ def test_tf32_matmul(cpu_device):
     want = a.astype(np.float64) @ b.astype(np.float64)
     scale = np.abs(a.astype(np.float64)) @ np.abs(b.astype(np.float64))
     assert np.all(np.abs(got - want) <= error_bound("tf32", 70) * scale)
+
+
+def test_fused_epilogues_on_the_tiled_kernels(cpu_device, monkeypatch):
+    """Bias + ReLU fused into the tiled GEMM's and the tiled conv's stores (also through the
+    split-K scatter-sum), as jit does on GPUs; FCONV_FORCE_TILED puts the CPU on that path."""
+    monkeypatch.setenv("FCONV_FORCE_TILED", "1")
+    rng = np.random.default_rng(5)
+    a, b, c = (rng.standard_normal(s).astype(np.float32) for s in ((8, 40), (40, 24), (24,)))
+    f = fc.jit(lambda a, b, c: fnp.maximum(a @ b + c, 0.0))
+    text = f.lower(fnp.asarray(a), fnp.asarray(b), fnp.asarray(c)).as_text()
+    assert "tiled gemm" in text and "epilogue" in text, text
+    got = np.asarray(f(fnp.asarray(a), fnp.asarray(b), fnp.asarray(c)))
+    np.testing.assert_allclose(got, np.maximum(a @ b + c, 0), rtol=1e-4, atol=1e-4)
+    for xs, ws in (((2, 8, 9, 9), (16, 8, 3, 3)), ((1, 64, 4, 4), (8, 64, 3, 3))):   # 2nd: split-K
+        x, w, bias = (rng.standard_normal(s).astype(np.float32) for s in (xs, ws, (ws[0],)))
+        g = fc.jit(lambda x, w, bias: fnp.maximum(lax.conv2d(x, w, bias, padding=1, strategy="implicit_gemm"), 0.0))
+        args = (fnp.asarray(x), fnp.asarray(w), fnp.asarray(bias))
+        text = g.lower(*args).as_text()
+        assert "tiled conv" in text and "epilogue" in text, text
+        want = np.maximum(ref.conv2d(x.astype(np.float64), w.astype(np.float64), bias.astype(np.float64),
+                                     padding=1), 0)
+        np.testing.assert_allclose(np.asarray(g(*args)), want, rtol=1e-4, atol=1e-4 * np.abs(want).max())

@@ -5,6 +5,8 @@ one-launch :class:`~fconv.runtime.launch.KernelPlan`; it allocates nothing.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pyopencl as cl
 
@@ -107,7 +109,8 @@ def plan_gemm(device: cl.Device, *, M: int, N: int, K: int, batch: int = 1,
         raise ValueError(f"plan_gemm: epilogue_options must be strings, got {epilogue_options!r}")
 
     if tiled is None:
-        tiled = not bool(device.type & cl.device_type.CPU) or mma is not None
+        tiled = (not bool(device.type & cl.device_type.CPU) or mma is not None
+                 or os.environ.get("FCONV_FORCE_TILED") == "1")
     if tiled:
         return _plan_tiled(device, M, N, K, batch, dtype, trans_a, trans_b, lda, ldb, ldc,
                            a_offset, b_offset, c_offset, a_bs, b_bs, c_bs, a, b, c,

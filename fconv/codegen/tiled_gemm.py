@@ -173,7 +173,8 @@ def tiled_launch(mode: str, defines: dict, cfg: TileConfig, dtype_opt: str, M: i
         temps[part] = max(temps.get(part, 0), splits * size * real_size)
         if mode == "conv":   # scatter the sum into the conv's output layout, epilogue hook there
             launches.append(Launch(SOURCE, "tg_sum_conv", opts, (size,), None, (Buf(part), Buf(out)),
-                                   f"sum {splits} partials", epilogue=epilogue))
+                                   f"sum {splits} partials",
+                                   epilogue=(epilogue[0], 1) if epilogue else None))
         else:
             launches.append(Launch(SUM_SOURCE, "sum_parts", (dtype_opt, "-D PARTS_REAL"), (size,), None,
                                    (Buf(part), Buf(out), np.int32(splits), np.int64(size)),

@@ -48,6 +48,7 @@ Example::
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 
 import numpy as np
@@ -265,7 +266,7 @@ def plan_implicit_gemm(device, spec: ConvSpec, direction: str, dtype="float32",
         raise ValueError(f"implicit_gemm {spec.op}: {why}")
     nm = resolve_names(direction, names)
     tune = dict(tune or {})
-    if tune.pop("TILED", 1 if (_is_gpu(device) or mma) else 0):
+    if tune.pop("TILED", 1 if (_is_gpu(device) or mma or os.environ.get("FCONV_FORCE_TILED") == "1") else 0):
         return plan_tiled_conv(device, spec, direction, dt, nm, mma=mma, cfg=tune.pop("CFG", None),
                                splits=tune.pop("SPLITS", None))
     t = dict(tunables(spec, direction, dt))

@@ -265,6 +265,9 @@ void tgemm(
 
     /* ---- hoisted per-work-item setup of the gathers ---- */
 #if TG_MODE == 0
+    /* the names gemm.cl's parameters have, which a fused GEMM_EPILOGUE may use */
+    const int c_off = D_C_OFF, c_bstride = D_C_BS, ldc = D_LDC;
+    (void)c_off; (void)c_bstride; (void)ldc;
     const int abase = D_A_OFF + bz * D_A_BS;
     const int bbase = D_B_OFF + bz * D_B_BS;
 #elif TG_MODE == 1
