@@ -34,6 +34,11 @@ backward_weights (x, dy -> dw)
     than one chunk ``sum_parts`` adds the float partial sums in a fixed order.
     Deterministic, no atomics.
 
+On GPUs (or with ``tune={"TILED": 1}``, or ``FCONV_FORCE_TILED=1``) every direction
+runs instead on the local-memory tiled kernel of ``kernels/gemm/tiled.cl``
+(:func:`plan_tiled_conv`): SIMT register tiles, or the TF32/f16 tensor cores
+(``mma=``), split-K where the output alone cannot fill the device.
+
 Tunables (chosen by :func:`tunables`; ``tune=`` overrides them, for tests and
 measurements): VW (vector width), NWV (vectors per work-item), MWI (positions,
 channels or k rows per work-item), PV (position vectors), BW_ORDER (k-row
