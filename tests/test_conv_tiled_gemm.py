@@ -223,3 +223,17 @@ def test_fused_epilogues_on_the_tiled_kernels(cpu_device, monkeypatch):
         want = np.maximum(ref.conv2d(x.astype(np.float64), w.astype(np.float64), bias.astype(np.float64),
                                      padding=1), 0)
         np.testing.assert_allclose(np.asarray(g(*args)), want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+
+
+def test_tensor_core_probe_and_choice(cpu_device, monkeypatch):
+    from fconv.runtime.tensorcore import mma_for
+    kinds = mma_kinds(cpu_device)
+    assert kinds <= {"tf32", "f16"}
+    if "nvidia" not in cpu_device.platform.lower():
+        assert not kinds     # inline PTX is NVIDIA's: other devices are never probed
+    assert mma_for(cpu_device, "float32", None) is None          # tf32 is opt-in
+    assert mma_for(cpu_device, "float32", "tf32") == ("tf32" if "tf32" in kinds else None)
+    assert mma_for(cpu_device, "float16", None) == ("f16" if "f16" in kinds else None)
+    assert mma_for(cpu_device, "float64", "tf32") is None
+    monkeypatch.setenv("FCONV_NO_MMA", "1")
+    assert mma_kinds(cpu_device) == frozenset()
