@@ -73,7 +73,7 @@ def mma_kinds(dev) -> frozenset:
     """The tensor-core kinds ("tf32", "f16") that work on fconv Device ``dev``."""
     if os.environ.get("FCONV_NO_MMA") == "1":
         return frozenset()
-    if "nvidia" not in dev.platform.lower() or dev.kind != "gpu":
+    if "nvidia" not in str(getattr(dev, "platform", "")).lower() or getattr(dev, "kind", None) != "gpu":
         return frozenset()
     with _LOCK:
         if dev.id not in _CACHE:
