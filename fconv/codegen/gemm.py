@@ -6,6 +6,7 @@ one-launch :class:`~fconv.runtime.launch.KernelPlan`; it allocates nothing.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import numpy as np
 import pyopencl as cl
@@ -159,5 +160,4 @@ def _plan_tiled(device, M, N, K, batch, dtype, trans_a, trans_b, lda, ldb, ldc, 
                          "tiled gemm" + (" " + ("T" if trans_a else "N") + ("T" if trans_b else "N")
                                          if trans_a or trans_b else ""), epilogue=("gemm", 2))
     opts = ln.options + (("-D TRANS_A",) if trans_a else ()) + (("-D TRANS_B",) if trans_b else ())
-    from dataclasses import replace
     return KernelPlan(launches=[replace(ln, options=opts + tuple(epilogue_options))])

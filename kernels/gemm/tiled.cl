@@ -417,16 +417,11 @@ void tgemm(
 
     /* ---- registers -> local buffer s ---- */
 #if TG_MMA == 1
-  #define CVT1(v0) to_tf32(v0)
+  #define TO_LOCAL(r, i) to_tf32(r[i])
 #elif TG_MMA == 2
-  #define CVT1(v0) 0
-#else
-  #define CVT1(v0) (v0)
-#endif
-#if TG_MMA == 2
   #define TO_LOCAL(r, i) pack_f16x2(r[(i) * 2], r[(i) * 2 + 1])
 #else
-  #define TO_LOCAL(r, i) CVT1(r[i])
+  #define TO_LOCAL(r, i) (r[i])
 #endif
 #if A_KFAST
   #define A_LOC(i) a_kk][a_mm + (i) * A_STEP
