@@ -13,6 +13,7 @@ __all__ = ["Array", "Device", "devices", "default_device", "default_device_scope
 from .autodiff import grad, make_jaxpr, value_and_grad, vjp  # noqa: E402,F401
 from .core.trace import TracerBoolConversionError  # noqa: E402,F401
 from .jit.api import jit  # noqa: E402,F401
-from .core.config import default_precision  # noqa: E402,F401
+from . import config  # noqa: E402,F401
+from .config import default_precision  # noqa: E402,F401
 from . import lax, models, nn, optim, random, tree_util  # noqa: E402,F401
 from . import numpy  # noqa: E402,F401

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import config
 from .conv import planner
 from .conv.planner import CONV_STRATEGIES
 from .conv.spec import ConvSpec
@@ -19,7 +20,6 @@ from .runtime.array import Array
 
 __all__ = ["conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "conv_plan", "CONV_STRATEGIES"]
 
-_PRECISIONS = (None, "highest", "float32", "tf32")
 
 
 def _array_arg(op, name, v):
@@ -39,8 +39,7 @@ def _check_common(op, x, w, b, strategy, precision):
                         + (f", b {b.dtype}{tuple(b.shape)}" if b is not None else ""))
     if strategy != "auto" and strategy not in CONV_STRATEGIES:
         raise ValueError(f"{op}: strategy={strategy!r} is not 'auto' or one of {CONV_STRATEGIES}")
-    if precision not in _PRECISIONS:
-        raise ValueError(f"{op}: precision={precision!r} is not one of {_PRECISIONS}")
+    config.check_precision(op, precision)
 
 
 def _add_bias(op, y, b, channels):
@@ -124,7 +123,7 @@ def conv_plan(x_shape, w_shape, dtype="float32", *, direction="forward", device=
                              groups=groups, op="conv_plan")
     if direction not in planner.DIRECTIONS:
         raise ValueError(f"conv_plan: direction={direction!r} is not one of {planner.DIRECTIONS}")
-    from .core import config
+    from . import config
     precision = precision if precision is not None else config.get_precision()
     name, why = planner.choose(s, direction, dtypes.canonicalize(dtype), strategy, device, precision=precision)
     return ConvPlan(s, direction, name, why, device)

@@ -5,13 +5,13 @@ one-launch :class:`~fconv.runtime.launch.KernelPlan`; it allocates nothing.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 
 import numpy as np
 import pyopencl as cl
 
 from fconv.runtime.launch import Buf, KernelPlan, Launch
+from .. import config
 
 _DTYPE_OPTION = {"float32": "-D FCONV_F32", "float64": "-D FCONV_F64", "float16": "-D FCONV_F16"}
 _INT32_MAX = 2**31 - 1
@@ -111,7 +111,7 @@ def plan_gemm(device: cl.Device, *, M: int, N: int, K: int, batch: int = 1,
 
     if tiled is None:
         tiled = (not bool(device.type & cl.device_type.CPU) or mma is not None
-                 or os.environ.get("FCONV_FORCE_TILED") == "1")
+                 or config.enabled("FCONV_FORCE_TILED"))
     if tiled:
         return _plan_tiled(device, M, N, K, batch, dtype, trans_a, trans_b, lda, ldb, ldc,
                            a_offset, b_offset, c_offset, a_bs, b_bs, c_bs, a, b, c,

@@ -20,6 +20,7 @@ import numpy as np
 import pyopencl as cl
 
 from ..runtime.cache_dir import cache_dir
+from .. import config
 
 _LOCK = threading.Lock()
 _SCHEMA = ("CREATE TABLE IF NOT EXISTS choices (key TEXT PRIMARY KEY, strategy TEXT NOT NULL, "
@@ -28,7 +29,7 @@ _SCHEMA = ("CREATE TABLE IF NOT EXISTS choices (key TEXT PRIMARY KEY, strategy T
 
 def enabled() -> bool:
     """``FCONV_AUTOTUNE=1`` turns measurement on for every new conv shape."""
-    return os.environ.get("FCONV_AUTOTUNE") == "1"
+    return config.enabled("FCONV_AUTOTUNE")
 
 
 def db_path():
@@ -87,7 +88,7 @@ def lookup(key: str) -> tuple | None:
         finally:
             con.close()
     if row is None:
-        return _shipped().get(key) if os.environ.get("FCONV_AUTOTUNE_SHIPPED", "1") == "1" else None
+        return _shipped().get(key) if config.flag("FCONV_AUTOTUNE_SHIPPED") in (None, "1") else None
     try:
         return row[0], json.loads(row[1])
     except ValueError:

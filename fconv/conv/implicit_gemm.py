@@ -53,7 +53,6 @@ Example::
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
 import numpy as np
@@ -61,6 +60,7 @@ import numpy as np
 from ..runtime.launch import Buf, KernelPlan, Launch
 from .naive import resolve_names
 from .spec import DTYPE_SIZES, ConvSpec, dtype_name, dtype_option
+from .. import config
 
 SOURCE = "conv/implicit_gemm.cl"
 VERSION = 3                      # part of the autotune key: bump when the kernels' speed changes
@@ -271,7 +271,7 @@ def plan_implicit_gemm(device, spec: ConvSpec, direction: str, dtype="float32",
         raise ValueError(f"implicit_gemm {spec.op}: {why}")
     nm = resolve_names(direction, names)
     tune = dict(tune or {})
-    if tune.pop("TILED", 1 if (_is_gpu(device) or mma or os.environ.get("FCONV_FORCE_TILED") == "1") else 0):
+    if tune.pop("TILED", 1 if (_is_gpu(device) or mma or config.enabled("FCONV_FORCE_TILED")) else 0):
         return plan_tiled_conv(device, spec, direction, dt, nm, mma=mma, cfg=tune.pop("CFG", None),
                                splits=tune.pop("SPLITS", None))
     t = dict(tunables(spec, direction, dt))

@@ -35,7 +35,8 @@ def apply_primitive(prim, args, params):
         device = default_device()
     in_avals = [a.aval for a in args]
     out_avals = prim.abstract_eval(*in_avals, **params)  # raises before any kernel runs
-    from .config import code_settings
+    from .. import config
+    code_settings = config.code_settings
     key = (prim, _params_key(params),
            tuple(("lit", a.aval.dtype) if isinstance(a, Literal) else a.aval for a in args), device,
            code_settings())

@@ -8,7 +8,6 @@ what differs from the nearest cached entry.
 from __future__ import annotations
 
 import functools
-import os
 import sys
 import time
 from typing import Callable, Sequence
@@ -16,7 +15,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .. import dtypes
-from ..core import config
+from .. import config
 from ..core.jaxpr import ClosedJaxpr
 from ..core.trace import Tracer, trace_to_jaxpr
 from ..runtime.array import Array
@@ -26,7 +25,7 @@ from .executable import Executable
 
 
 def _log(msg: str) -> None:
-    if os.environ.get("FCONV_LOG_COMPILES") == "1":
+    if config.enabled("FCONV_LOG_COMPILES"):
         print(f"[fconv.jit] {msg}", file=sys.stderr)
 
 
@@ -204,13 +203,14 @@ class JitWrapped:
                                 "mark it static (static_argnums/static_argnames)")
         device = device or default_device()
         avals = tuple(x.aval for x in leaves)
-        settings = _settings() if self.precision is None else (("precision", self.precision),)
+        settings = _settings() if self.precision is None else (
+            (("precision", self.precision),) + _settings()[1:])
         key = (id(self.fun), in_tree, avals, (statics, skw), device.id, settings)
         return key, static_idx, statics, skw, in_tree, leaves, avals, device
 
     def _compile(self, key, args, static_idx, statics, skw, in_tree, avals, device):
         if self.precision is not None and config.get_precision() != self.precision:
-            with config._precision_scope(self.precision):
+            with config.precision_scope(self.precision):
                 return self._compile(key, args, static_idx, statics, skw, in_tree, avals, device)
         t0 = time.perf_counter()
         store = {}
@@ -237,7 +237,7 @@ class JitWrapped:
         exe = Executable(jaxpr, device, donated=self._donated_positions(args, static_idx, len(consts)))
         t2 = time.perf_counter()
         entry = (ClosedJaxpr(jaxpr, consts, in_tree, store["tree"]), exe)
-        if os.environ.get("FCONV_LOG_COMPILES") == "1":
+        if config.enabled("FCONV_LOG_COMPILES"):
             nearest = min(self._cache, key=lambda k: sum(a != b for a, b in zip(k, key)), default=None)
             why = "first call" if nearest is None else "cache miss: " + _describe_diff(key, nearest)
             _log(f"{self.fun.__name__}: traced in {1e3 * (t1 - t0):.1f} ms, compiled "
@@ -250,7 +250,7 @@ class JitWrapped:
         if prep is None:
             # under an outer transform, trace through (the outer jit/grad sees the primitives)
             if self.precision is not None:
-                with config._precision_scope(self.precision):
+                with config.precision_scope(self.precision):
                     return self.fun(*args, **kwargs)
             return self.fun(*args, **kwargs)
         key, static_idx, statics, skw, in_tree, leaves, avals, device = prep
@@ -292,8 +292,7 @@ def jit(fun: Callable, static_argnums: int | Sequence[int] = (), static_argnames
         print(step.lower(params, x).as_text())
     """
     as_tuple = lambda v: (v,) if isinstance(v, (int, str)) else tuple(v)  # noqa: E731
-    if precision not in (None, "highest", "float32", "tf32"):
-        raise ValueError(f"jit: precision={precision!r} is not None, 'highest', 'float32' or 'tf32'")
+    config.check_precision("jit", precision)
     return JitWrapped(fun, as_tuple(static_argnums), as_tuple(static_argnames), as_tuple(donate_argnums),
                       precision)
 

@@ -8,7 +8,6 @@ buffer and scalar slots and enqueues. Eager execution is the one-equation case.
 """
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pyopencl as cl
@@ -17,6 +16,7 @@ from ..core.jaxpr import Jaxpr, Literal
 from ..runtime.array import Array
 from ..runtime.execute import get_kernel
 from ..runtime.launch import Alias, Buf, KernelPlan, Scalar
+from .. import config
 
 
 class LowerCtx:
@@ -155,7 +155,7 @@ class Executable:
     @property
     def reuse_buffers(self) -> bool:
         """False under ``FCONV_NO_BUFFER_REUSE=1`` (for measuring what reuse saves)."""
-        return os.environ.get("FCONV_NO_BUFFER_REUSE") != "1"
+        return not config.enabled("FCONV_NO_BUFFER_REUSE")
 
     def _plan_liveness(self):
         """Allocate each intermediate just before its first launch and drop it after its last,

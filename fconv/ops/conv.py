@@ -119,7 +119,7 @@ def _lower(prim):
 
 def effective_precision(params):
     """The precision a conv is planned for: its own, else ``fc.default_precision``'s."""
-    from ..core import config
+    from .. import config
     p = params.get("precision")
     return p if p is not None else config.get_precision()
 

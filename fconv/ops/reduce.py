@@ -41,7 +41,6 @@ Example::
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 
@@ -49,6 +48,7 @@ from .. import dtypes
 from ..core.aval import ShapedArray
 from ..core.primitive import Primitive
 from ..runtime.launch import Alias, Buf, KernelPlan, Launch
+from .. import config
 
 SOURCE = "reduce.cl"
 
@@ -142,7 +142,7 @@ def _tuning(device) -> dict:
     ``FCONV_REDUCE_MODE`` (strip|vec) overrides the mode, for tests.
     """
     cu = int(device.cl_device.max_compute_units)
-    mode = os.environ.get("FCONV_REDUCE_MODE") or ("vec" if device.kind == "cpu" else "strip")
+    mode = config.flag("FCONV_REDUCE_MODE") or ("vec" if device.kind == "cpu" else "strip")
     if mode not in ("strip", "vec"):
         raise ValueError(f"FCONV_REDUCE_MODE={mode!r}: expected 'strip' or 'vec'")
     if mode == "strip":

@@ -4,11 +4,12 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from .. import config
 
 
 def cache_dir(sub: str = "") -> Path:
     """``$FCONV_CACHE_DIR`` or ``~/.cache/fconv``, with ``sub`` appended, created."""
-    base = os.environ.get("FCONV_CACHE_DIR") or os.path.join(
+    base = config.flag("FCONV_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "fconv")
     p = Path(base) / sub if sub else Path(base)
     p.mkdir(parents=True, exist_ok=True)

@@ -9,9 +9,9 @@ device. Simulators (Oclgrind) are never picked unless named.
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 
+from .. import config
 from . import icd
 
 icd.register()
@@ -56,7 +56,7 @@ class Device:
                 # FCONV_QUEUE_PROFILING=1: events of the device queue carry timestamps
                 # (benchmarks time device work between markers)
                 props = (cl.command_queue_properties.PROFILING_ENABLE
-                         if os.environ.get("FCONV_QUEUE_PROFILING") == "1" else 0)
+                         if config.enabled("FCONV_QUEUE_PROFILING") else 0)
                 self._queue = cl.CommandQueue(self._context, properties=props)
                 self._pool = cl.tools.MemoryPool(cl.tools.ImmediateAllocator(self._queue))
 
@@ -176,7 +176,7 @@ def default_device() -> Device:
     if o is not None:
         return o
     if _DEFAULT is None:
-        _DEFAULT = select_device(os.environ.get("FCONV_DEVICE"))
+        _DEFAULT = select_device(config.flag("FCONV_DEVICE"))
     return _DEFAULT
 
 

@@ -15,6 +15,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from .. import config
 
 _SYSTEM_DIRS = ("/etc/OpenCL/vendors",)
 _done = False
@@ -53,7 +54,7 @@ def register() -> str | None:
     ``FCONV_NO_ICD_REGISTRATION=1`` turns it off.
     """
     global _done
-    if _done or os.environ.get("FCONV_NO_ICD_REGISTRATION") == "1":
+    if _done or config.enabled("FCONV_NO_ICD_REGISTRATION"):
         return None
     _done = True
     runtimes = find_pip_runtimes()

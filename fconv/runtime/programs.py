@@ -8,12 +8,12 @@ never fatal.
 from __future__ import annotations
 
 import hashlib
-import os
 import warnings
 
 import pyopencl as cl
 
 from .cache_dir import atomic_write, cache_dir
+from .. import config
 
 _MEM: dict = {}
 stats = {"built_from_source": 0, "loaded_from_disk": 0, "memory_hits": 0}
@@ -29,7 +29,7 @@ def _key(device: cl.Device, text: str, options: tuple) -> str:
 
 
 def _disk_enabled() -> bool:
-    return os.environ.get("FCONV_DISABLE_DISK_CACHE") != "1"
+    return not config.enabled("FCONV_DISABLE_DISK_CACHE")
 
 
 def build(context: cl.Context, text: str, options: tuple) -> cl.Program:

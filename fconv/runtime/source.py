@@ -8,9 +8,9 @@ build (and the program cache key) ever sees.
 from __future__ import annotations
 
 import functools
-import os
 import re
 from pathlib import Path
+from .. import config
 
 _INCLUDE = re.compile(r'^\s*#include\s+"([^"]+)"\s*$', re.M)
 
@@ -24,8 +24,8 @@ def kernels_dir() -> Path:
     """
     here = Path(__file__).resolve().parent.parent  # the fconv package
     candidates = []
-    if os.environ.get("FCONV_KERNELS_DIR"):
-        candidates.append(Path(os.environ["FCONV_KERNELS_DIR"]))
+    if config.flag("FCONV_KERNELS_DIR"):
+        candidates.append(Path(config.flag("FCONV_KERNELS_DIR")))
     candidates += [here / "_kernels", here.parent / "kernels"]
     for c in candidates:
         if (c / "common.cl").is_file():

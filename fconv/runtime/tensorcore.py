@@ -15,10 +15,10 @@ Example::
 """
 from __future__ import annotations
 
-import os
 import threading
 
 import numpy as np
+from .. import config
 
 _LOCK = threading.Lock()
 _CACHE: dict = {}
@@ -71,7 +71,7 @@ def _probe(dev, kind: str) -> bool:
 
 def mma_kinds(dev) -> frozenset:
     """The tensor-core kinds ("tf32", "f16") that work on fconv Device ``dev``."""
-    if os.environ.get("FCONV_NO_MMA") == "1":
+    if config.enabled("FCONV_NO_MMA"):
         return frozenset()
     if "nvidia" not in str(getattr(dev, "platform", "")).lower() or getattr(dev, "kind", None) != "gpu":
         return frozenset()

@@ -1,0 +1,120 @@
+"""Every setting of fconv in one place: the ``FCONV_*`` environment variables and the precision.
+
+Settings are read when used (not at import), so a test or a notebook may change
+the environment between calls. A setting that changes generated code
+(``changes_code=True``) is part of every compile cache key, eager and jit
+alike, through :func:`code_settings`.
+
+Example::
+
+    >>> from fconv import config
+    >>> config.flag("FCONV_REDUCE_MODE") in (None, "vec", "strip")
+    True
+    >>> ("precision", None) in config.code_settings()
+    True
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One ``FCONV_*`` environment variable: its meaning and whether it changes generated code."""
+    name: str
+    doc: str
+    changes_code: bool = False
+
+
+SETTINGS: dict[str, Setting] = {s.name: s for s in (
+    Setting("FCONV_DEVICE", "the default device: an index, 'cpu', 'gpu' or a name fragment"),
+    Setting("FCONV_CACHE_DIR", "where compiled programs, device profiles and the autotune database live"),
+    Setting("FCONV_DISABLE_DISK_CACHE", "'1': compiled programs are kept in memory only"),
+    Setting("FCONV_KERNELS_DIR", "a folder of .cl sources searched before the installed ones", True),
+    Setting("FCONV_NO_ICD_REGISTRATION", "'1': do not register Intel's CPU runtime with the ICD loader"),
+    Setting("FCONV_QUEUE_PROFILING", "'1': command queues record profiling events"),
+    Setting("FCONV_LOG_COMPILES", "'1': print every jit compile and why the cache missed"),
+    Setting("FCONV_NO_BUFFER_REUSE", "'1': jit gives every intermediate its own buffer", True),
+    Setting("FCONV_REDUCE_MODE", "'vec' or 'strip': the reduction kernels' layout", True),
+    Setting("FCONV_FORCE_TILED", "'1': the tiled GPU GEMM kernels on any device (tests)", True),
+    Setting("FCONV_NO_MMA", "'1': never use tensor cores (mma.sync)", True),
+    Setting("FCONV_AUTOTUNE", "'1': measure the strategies of every new conv shape", True),
+    Setting("FCONV_AUTOTUNE_SHIPPED", "'0': ignore the measurements shipped with fconv", True),
+)}
+
+
+def flag(name: str) -> str | None:
+    """The value of the ``FCONV_*`` setting ``name`` now (None when unset or empty).
+
+    Example: ``config.flag("FCONV_AUTOTUNE") == "1"`` turns measurement on.
+    """
+    if name not in SETTINGS:
+        raise KeyError(f"config.flag: {name!r} is not an fconv setting; known: {sorted(SETTINGS)}")
+    return os.environ.get(name) or None
+
+
+def enabled(name: str) -> bool:
+    """Whether the boolean setting ``name`` is ``"1"``."""
+    return flag(name) == "1"
+
+
+# ------------------------------------------------------------------ precision
+
+PRECISIONS = (None, "highest", "float32", "tf32")
+_state = threading.local()
+
+
+def check_precision(op: str, precision) -> None:
+    """Raise ``ValueError`` naming ``op`` unless ``precision`` is one of :data:`PRECISIONS`."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"{op}: precision={precision!r} is not one of {PRECISIONS}")
+
+
+def get_precision() -> str | None:
+    """The precision set by :class:`default_precision` on this thread (None: the default)."""
+    return getattr(_state, "precision", None)
+
+
+@contextlib.contextmanager
+def precision_scope(precision: str | None) -> Iterator[None]:
+    """Plan with ``precision`` for the duration of the block (jit's ``precision=`` uses this)."""
+    check_precision("precision_scope", precision)
+    prev = get_precision()
+    _state.precision = precision
+    try:
+        yield
+    finally:
+        _state.precision = prev
+
+
+class default_precision:
+    """``fc.default_precision("tf32")``: set for this thread, or for a ``with`` block.
+
+    Example::
+
+        >>> import fconv as fc
+        >>> with fc.default_precision("highest"):
+        ...     fc.config.get_precision()
+        'highest'
+    """
+
+    def __init__(self, precision: str | None):
+        check_precision("default_precision", precision)
+        self._prev = get_precision()
+        _state.precision = precision
+
+    def __enter__(self) -> "default_precision":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _state.precision = self._prev
+
+
+def code_settings() -> tuple:
+    """Every setting that changes generated code, with its value now: part of each cache key."""
+    return (("precision", get_precision()),) + tuple(
+        (name, os.environ.get(name) or None) for name, s in SETTINGS.items() if s.changes_code)
