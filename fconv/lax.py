@@ -16,6 +16,7 @@ from .conv.planner import CONV_STRATEGIES
 from .conv.spec import ConvSpec
 from .core.trace import Tracer
 from .ops.conv import conv2d_backward_data_p, conv2d_p
+from .ops.pool import avg_pool2d_p, max_pool2d_p, pool_spec
 from .runtime.array import Array
 
 __all__ = ["conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "conv_plan", "CONV_STRATEGIES"]
@@ -129,4 +130,23 @@ def conv_plan(x_shape, w_shape, dtype="float32", *, direction="forward", device=
     return ConvPlan(s, direction, name, why, device)
 
 
-from .numpy_pool import avg_pool2d, max_pool2d  # noqa: E402,F401
+
+
+# ------------------------------------------------------------------ pooling (NCHW, PyTorch semantics)
+
+def max_pool2d(x, window, stride=None, padding=0):
+    """Max pooling. x: ``(N, C, H, W)`` -> ``(N, C, OH, OW)``; stride defaults to the window;
+    padding (at most half the window) pads with -inf.
+
+    Example: ``lax.max_pool2d(x, 2).shape == (N, C, H // 2, W // 2)``.
+    """
+    x = _array_arg("max_pool2d", "x", x)
+    s = pool_spec("max_pool2d", x.shape, window, stride, padding)
+    return max_pool2d_p.bind(x, window=s.window, stride=s.stride, padding=s.padding)
+
+
+def avg_pool2d(x, window, stride=None, padding=0):
+    """Average pooling (padded zeros count, as PyTorch's default). Shapes as :func:`max_pool2d`."""
+    x = _array_arg("avg_pool2d", "x", x)
+    s = pool_spec("avg_pool2d", x.shape, window, stride, padding)
+    return avg_pool2d_p.bind(x, window=s.window, stride=s.stride, padding=s.padding)

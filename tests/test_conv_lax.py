@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 import fconv as fc
 import fconv.numpy as fnp
 from fconv import lax
-from fconv.core import dispatch
+from fconv.jit import eager as dispatch
 from fconv.runtime import programs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

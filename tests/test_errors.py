@@ -12,7 +12,7 @@ import pytest
 import fconv as fc
 import fconv.numpy as fnp
 from fconv import lax
-from fconv.core import dispatch
+from fconv.jit import eager as dispatch
 from fconv.runtime import programs
 
 

@@ -1,4 +1,4 @@
-"""Reductions (fconv/ops/reduce.py, fconv/numpy_reduce.py) against NumPy in float64.
+"""Reductions (fconv/ops/reduce.py, fconv/numpy/reduce.py) against NumPy in float64.
 
 Every primitive is checked through both lowerings — ``vec`` (CPU: contiguous
 chunks, vector loads) and ``strip`` (GPU: interleaved strips) — on the default
@@ -26,8 +26,8 @@ from hypothesis import strategies as st
 
 import fconv as fc
 import fconv.numpy as fnp
-import fconv.numpy_reduce as R
-from fconv.core import dispatch
+import fconv.numpy.reduce as R
+from fconv.jit import eager as dispatch
 from fconv.core.aval import ShapedArray
 from fconv.jit.executable import LowerCtx
 from fconv.ops import reduce as RD

@@ -10,7 +10,9 @@ from .. import dtypes
 from ..core.aval import ShapedArray
 from ..core.jaxpr import eval_jaxpr
 from ..core.trace import Tracer, trace_to_jaxpr
+from ..ops.shape import full
 from ..runtime.array import Array
+from ..runtime.transfer import from_host
 from ..tree_util import tree_flatten, tree_unflatten
 from .backward import backward_pass
 
@@ -19,8 +21,7 @@ def _as_array(x, op):
     if isinstance(x, (Array, Tracer)):
         return x
     if isinstance(x, (np.ndarray, float, int, np.generic)) and not isinstance(x, bool):
-        from .. import numpy as fnp
-        return fnp.asarray(x)
+        return from_host(x, op=op)
     raise TypeError(f"{op}: arguments must be arrays (or pytrees of arrays), got {type(x).__name__}")
 
 
@@ -78,8 +79,7 @@ def vjp(f: Callable, *primals, has_aux: bool = False, _check_out: Callable | Non
             cts.append(c)
         sub = _Sub(jaxpr, n_out)
         ct_in = backward_pass(sub, env, cts)
-        from .. import numpy as fnp
-        ct_in = [c if c is not None else fnp.zeros(x.shape, x.dtype) for c, x in zip(ct_in, flat)]
+        ct_in = [c if c is not None else full(x.shape, 0, x.dtype) for c, x in zip(ct_in, flat)]
         return tree_unflatten(in_tree, ct_in)
 
     if has_aux:
@@ -135,8 +135,7 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
 
         res = vjp(partial, *[args[n] for n in nums_], has_aux=has_aux, _check_out=check)
         out, pullback = res[0], res[1]
-        from .. import numpy as fnp
-        g = pullback(fnp.ones((), out.dtype))
+        g = pullback(full((), 1, out.dtype))
         g = g if multi else g[0]
         return ((out, res[2]), g) if has_aux else (out, g)
 

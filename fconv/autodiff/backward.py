@@ -9,11 +9,8 @@ from __future__ import annotations
 
 from .. import dtypes
 from ..core.jaxpr import Jaxpr, Literal, Var
-
-
-def _add(a, b):
-    from ..ops.elementwise import add_p
-    return add_p.bind(a, b)
+from ..ops.elementwise import add, convert
+from ..ops.shape import full
 
 
 def backward_pass(jaxpr: Jaxpr, env: dict, cts_out: list) -> list:
@@ -34,9 +31,8 @@ def backward_pass(jaxpr: Jaxpr, env: dict, cts_out: list) -> list:
             return
         if tuple(ct.shape) != v.aval.shape:
             raise ValueError(f"internal error: cotangent of shape {ct.shape} for {v.aval.str_short()}")
-        if ct.dtype != v.aval.dtype:
-            ct = ct.astype(v.aval.dtype)
-        ct_env[v] = _add(ct_env[v], ct) if v in ct_env else ct
+        ct = convert(ct, v.aval.dtype)
+        ct_env[v] = add(ct_env[v], ct) if v in ct_env else ct
 
     for v, ct in zip(jaxpr.outvars, cts_out):
         accum(v, ct)
@@ -55,9 +51,8 @@ def backward_pass(jaxpr: Jaxpr, env: dict, cts_out: list) -> list:
             extra["needs"] = tuple(isinstance(x, Var) and x in active and dtypes.is_float(x.aval.dtype)
                                    for x in e.inputs)
         if p.multiple_results:
-            from .. import numpy as fnp
             outs = [env[v] for v in e.out_binders]
-            cts = [c if c is not None else fnp.zeros(v.aval.shape, v.aval.dtype)
+            cts = [c if c is not None else full(v.aval.shape, 0, v.aval.dtype)
                    for c, v in zip(cts, e.out_binders)]
             cts_in = p.vjp(cts, *primals, out=outs, **extra, **e.params)
         else:

@@ -49,15 +49,15 @@ def _ctx(op: str, x_shape, w_shape) -> str:
     return f"{op}: x shape {tuple(x_shape)}, w shape {tuple(w_shape)}"
 
 
-def _is_int(v) -> bool:
+def is_int(v) -> bool:
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
-def _pair(value, name: str, ctx: str, minimum: int) -> tuple[int, int]:
+def int_pair(value, name: str, ctx: str, minimum: int) -> tuple[int, int]:
     """int or pair of ints -> pair, each >= minimum."""
-    if _is_int(value):
+    if is_int(value):
         vals = (int(value), int(value))
-    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(_is_int(v) for v in value):
+    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(is_int(v) for v in value):
         vals = (int(value[0]), int(value[1]))
     else:
         raise TypeError(f"{ctx}: {name} must be an int or a pair of ints, got {value!r}")
@@ -90,13 +90,13 @@ def normalize_padding(padding, name: str, ctx: str, sizes: tuple[int, int],
                 out.append((total // 2, total - total // 2))
             return (out[0], out[1])
         raise ValueError(f"{ctx}: {name} string must be 'SAME' or 'VALID', got {padding!r}")
-    if _is_int(padding):
+    if is_int(padding):
         p = int(padding)
         pads = ((p, p), (p, p))
     elif isinstance(padding, (tuple, list)) and len(padding) == 2:
-        if all(_is_int(v) for v in padding):
+        if all(is_int(v) for v in padding):
             pads = ((int(padding[0]),) * 2, (int(padding[1]),) * 2)
-        elif all(isinstance(v, (tuple, list)) and len(v) == 2 and all(_is_int(u) for u in v)
+        elif all(isinstance(v, (tuple, list)) and len(v) == 2 and all(is_int(u) for u in v)
                  for v in padding):
             pads = ((int(padding[0][0]), int(padding[0][1])),
                     (int(padding[1][0]), int(padding[1][1])))
@@ -116,7 +116,7 @@ def _shape(shape, name: str, ctx: str) -> tuple[int, ...]:
         t = tuple(shape)
     except TypeError as e:
         raise TypeError(f"{ctx}: {name} must be a shape tuple, got {shape!r}") from e
-    if not all(_is_int(v) for v in t):
+    if not all(is_int(v) for v in t):
         raise TypeError(f"{ctx}: {name} must contain ints, got {shape!r}")
     if len(t) != 4:
         raise ValueError(f"{ctx}: {name} must be 4-D, got {len(t)}-D shape {t}")
@@ -203,9 +203,9 @@ class ConvSpec:
         ctx = _ctx(op, x_shape, w_shape)
         xs = _shape(x_shape, "x", ctx)
         ws = _shape(w_shape, "w", ctx)
-        st = _pair(stride, "stride", ctx, 1)
-        dl = _pair(dilation, "dilation", ctx, 1)
-        if not _is_int(groups):
+        st = int_pair(stride, "stride", ctx, 1)
+        dl = int_pair(dilation, "dilation", ctx, 1)
+        if not is_int(groups):
             raise TypeError(f"{ctx}: groups must be an int, got {groups!r}")
         groups = int(groups)
         if groups < 1:
@@ -242,14 +242,14 @@ class ConvSpec:
         ctx = _ctx(op, x_shape, w_shape)
         xs = _shape(x_shape, "x", ctx)
         ws = _shape(w_shape, "w", ctx)
-        st = _pair(stride, "stride", ctx, 1)
-        dl = _pair(dilation, "dilation", ctx, 1)
-        op_ = _pair(output_padding, "output_padding", ctx, 0)
+        st = int_pair(stride, "stride", ctx, 1)
+        dl = int_pair(dilation, "dilation", ctx, 1)
+        op_ = int_pair(output_padding, "output_padding", ctx, 0)
         if isinstance(padding, str):
             raise TypeError(f"{ctx}: padding must be an int, a pair or a pair of pairs for "
                             f"{op}, got {padding!r}")
         pad = normalize_padding(padding, "padding", ctx, (1, 1), (1, 1), st, dl)
-        if not _is_int(groups):
+        if not is_int(groups):
             raise TypeError(f"{ctx}: groups must be an int, got {groups!r}")
         groups = int(groups)
         if groups < 1:

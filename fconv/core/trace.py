@@ -2,8 +2,10 @@
 
 ``bind(prim, args, params)`` records the primitive on the innermost live trace
 (every primitive, even on concrete operands, as JAX's omnistaging); with no
-trace it evaluates eagerly (``dispatch.apply_primitive``, the
-same compiled-kernel cache jit uses). ``JaxprTrace`` records equations; it is
+trace it evaluates eagerly through the implementation registered by the
+layer that owns execution (``fconv.jit.eager``: the same compiled-kernel
+cache jit uses). Concrete array types are registered too
+(``register_array_type``), so core imports nothing outside itself. ``JaxprTrace`` records equations; it is
 what ``make_jaxpr``, ``vjp`` and ``jit`` trace with.
 """
 from __future__ import annotations
@@ -15,19 +17,29 @@ from contextlib import contextmanager
 import numpy as np
 
 from .. import dtypes
-from .array_methods import ArrayMethods
 from .aval import ShapedArray
 from .jaxpr import ClosedJaxpr, Jaxpr, JaxprEqn, Literal, Var
 
 _stack: list = []  # live JaxprTraces, innermost last
+_array_types: tuple = ()  # concrete array classes (fconv.runtime registers Array)
+
+
+def register_array_type(cls: type) -> None:
+    """Let ``bind`` accept instances of ``cls`` (which have ``.aval``) as concrete operands."""
+    global _array_types
+    if cls not in _array_types:
+        _array_types = _array_types + (cls,)
 
 
 class TracerBoolConversionError(TypeError):
     """Python control flow asked for the concrete value of a traced array."""
 
 
-class Tracer(ArrayMethods):
-    """A stand-in for an array while a function is traced: it has an abstract value only."""
+class Tracer:
+    """A stand-in for an array while a function is traced: it has an abstract value only.
+
+    Operators and methods (``t + 1``, ``t.sum()``) are attached by ``fconv.numpy``.
+    """
     __array_priority__ = 1000
 
     def __init__(self, trace: "JaxprTrace", aval: ShapedArray, origin: str = ""):
@@ -142,7 +154,7 @@ class JaxprTrace:
         return Jaxpr(list(self.constvars), invars, self.eqns, outvars), list(self.constvals)
 
 
-_SKIP = ("/fconv/core/", "/fconv/ops/", "/fconv/autodiff/", "/fconv/jit/", "/fconv/numpy.py",
+_SKIP = ("/fconv/core/", "/fconv/ops/", "/fconv/autodiff/", "/fconv/jit/", "/fconv/numpy/",
          "/fconv/lax.py", "/fconv/tree_util.py", "/fconv/nn/", "/fconv/random.py", "/fconv/optim/")
 
 
@@ -176,7 +188,6 @@ def _is_scalar(x) -> bool:
 
 def bind(prim, args, params):
     """Apply ``prim`` to ``args``: record it on the innermost trace involved, or run it eagerly."""
-    from ..runtime.array import Array
     norm = []
     for a in args:
         if isinstance(a, Tracer):
@@ -185,7 +196,7 @@ def bind(prim, args, params):
                                 f"function it was traced in ({a._origin}); return it instead of "
                                 "storing it outside")
             norm.append(a)
-        elif isinstance(a, Array):
+        elif isinstance(a, _array_types):
             norm.append(a)
         elif isinstance(a, Literal):
             norm.append(a)
@@ -198,8 +209,7 @@ def bind(prim, args, params):
         # "omnistaging", as JAX: while any function is being traced, every primitive is
         # recorded on the innermost trace, even one whose operands are all concrete
         return _stack[-1].process_primitive(prim, norm, params)
-    from .dispatch import apply_primitive
-    return apply_primitive(prim, norm, params)
+    return prim.apply_eagerly(norm, params)
 
 
 def trace_to_jaxpr(flat_fun, in_avals: list, arg_names: list | None = None):

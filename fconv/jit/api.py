@@ -20,7 +20,9 @@ from ..core.jaxpr import ClosedJaxpr
 from ..core.trace import Tracer, trace_to_jaxpr
 from ..runtime.array import Array
 from ..runtime.device import default_device
+from ..runtime.transfer import from_host
 from ..tree_util import tree_flatten, tree_unflatten
+from . import eager  # noqa: F401  (registers eager execution with core)
 from .executable import Executable
 
 
@@ -196,8 +198,7 @@ class JitWrapped:
             elif isinstance(x, Tracer):
                 return None
             elif isinstance(x, (np.ndarray, float, int, np.generic, bool)):
-                from .. import numpy as fnp
-                leaves.append(fnp.asarray(x))
+                leaves.append(from_host(x, op="jit"))
             else:
                 raise TypeError(f"jit: argument leaf of type {type(x).__name__} is not an array; "
                                 "mark it static (static_argnums/static_argnames)")

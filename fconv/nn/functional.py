@@ -22,13 +22,14 @@ from .. import numpy as fnp
 from ..core.trace import Tracer
 from ..ops import elementwise as ew
 from ..runtime.array import Array
+from ._checks import as_array
 
 __all__ = ["relu", "relu6", "leaky_relu", "sigmoid", "silu", "gelu", "tanh", "softmax",
            "log_softmax", "logsumexp", "one_hot", "cross_entropy", "mse_loss"]
 
 
 def _float(op, x):
-    x = fnp._arr(x, op)
+    x = as_array(x, op)
     return x if dtypes.is_float(x.dtype) else fnp.astype(x, dtypes.float32)
 
 

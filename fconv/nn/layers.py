@@ -32,10 +32,11 @@ import numpy as np
 from .. import dtypes, lax
 from .. import numpy as fnp
 from .. import random
-from ..conv.spec import _pair
+from ..conv.spec import int_pair
 from ..core.trace import Tracer
 from ..ops.matmul import matmul_p
 from ..runtime.array import Array
+from ._checks import as_array
 from .initializers import fan_in, uniform_init
 
 __all__ = ["init_conv2d", "conv2d", "init_conv_transpose2d", "conv_transpose2d", "init_linear",
@@ -82,7 +83,7 @@ def init_conv2d(key, in_channels, out_channels, kernel_size, *, groups=1, bias=T
     if cin % g or cout % g:
         raise ValueError(f"init_conv2d: in_channels {cin} and out_channels {cout} must be "
                          f"divisible by groups {g}")
-    kh, kw = _pair(kernel_size, "kernel_size", "init_conv2d", 1)
+    kh, kw = int_pair(kernel_size, "kernel_size", "init_conv2d", 1)
     return _init_wb(key, (cout, cin // g, kh, kw), cout, bias, dtype)
 
 
@@ -112,7 +113,7 @@ def init_conv_transpose2d(key, in_channels, out_channels, kernel_size, *, groups
     if cin % g or cout % g:
         raise ValueError(f"init_conv_transpose2d: in_channels {cin} and out_channels {cout} must be "
                          f"divisible by groups {g}")
-    kh, kw = _pair(kernel_size, "kernel_size", "init_conv_transpose2d", 1)
+    kh, kw = int_pair(kernel_size, "kernel_size", "init_conv_transpose2d", 1)
     return _init_wb(key, (cin, cout // g, kh, kw), cout, bias, dtype)
 
 
@@ -151,7 +152,7 @@ def linear(params, x):
     """
     p = _params("linear", params)
     w, b = p["w"], p.get("b")
-    x = fnp._arr(x, "linear")
+    x = as_array(x, "linear")
     if w.ndim != 2:
         raise ValueError(f"linear: w must be (out, in), got shape {tuple(w.shape)}")
     if x.ndim < 1 or x.shape[-1] != w.shape[1]:
@@ -209,7 +210,7 @@ def batch_norm(params, state, x, *, training, momentum=0.1, eps=1e-5):
     _params("batch_norm", params, ("scale", "bias"))
     if not isinstance(state, dict) or "mean" not in state or "var" not in state:
         raise TypeError("batch_norm: state must be the dict {'mean', 'var'} that init_batch_norm returns")
-    x = fnp._arr(x, "batch_norm")
+    x = as_array(x, "batch_norm")
     if x.ndim < 2:
         raise ValueError(f"batch_norm: x must be (N, C, ...), got shape {tuple(x.shape)}")
     if not dtypes.is_float(x.dtype):
@@ -273,7 +274,7 @@ def dropout(key, x, rate, training):
         raise ValueError(f"dropout: rate must be in [0, 1], got {rate}")
     if not isinstance(training, (bool, np.bool_)):
         raise TypeError(f"dropout: training must be a Python bool, got {type(training).__name__}")
-    x = fnp._arr(x, "dropout")
+    x = as_array(x, "dropout")
     if not training or rate == 0.0:
         return x
     if rate == 1.0:
@@ -297,7 +298,7 @@ def avg_pool2d(x, window, stride=None, padding=0):
 def global_avg_pool2d(x, keepdims: bool = False):
     """Mean over H and W: x ``(N, C, H, W)`` -> ``(N, C)`` (``(N, C, 1, 1)`` with keepdims).
     Example: ``nn.global_avg_pool2d(fnp.ones((2, 3, 4, 4))).shape == (2, 3)``."""
-    x = fnp._arr(x, "global_avg_pool2d")
+    x = as_array(x, "global_avg_pool2d")
     if x.ndim != 4:
         raise ValueError(f"global_avg_pool2d: x must be (N, C, H, W), got shape {tuple(x.shape)}")
     return fnp.mean(x, axis=(2, 3), keepdims=keepdims)
@@ -306,7 +307,7 @@ def global_avg_pool2d(x, keepdims: bool = False):
 def flatten(x, start_dim: int = 1):
     """Merge the dims from ``start_dim`` on: ``(N, C, H, W)`` -> ``(N, C*H*W)`` (a reshape, no copy).
     Example: ``nn.flatten(fnp.ones((2, 3, 4, 4))).shape == (2, 48)``."""
-    x = fnp._arr(x, "flatten")
+    x = as_array(x, "flatten")
     if not -x.ndim <= start_dim < max(x.ndim, 1):
         raise ValueError(f"flatten: start_dim {start_dim} is out of range for shape {tuple(x.shape)}")
     s = start_dim % x.ndim

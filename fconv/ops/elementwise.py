@@ -213,13 +213,77 @@ def _convert_lower(ctx, *, new_dtype):
                              [_convert_expr(ctx.avals_in, new_dtype=new_dtype)])
 
 
+# ----------------------------------------------------------------- functions
+# The primitives applied to arrays of one dtype, for the layers below fconv.numpy (VJP rules
+# above all): a Python or NumPy scalar operand becomes a literal of the dtype of the array
+# beside it; fconv.numpy adds NumPy's promotion and broadcasting rules on top.
+
+def _is_array(x) -> bool:
+    return hasattr(x, "aval")
+
+
+def _literal(v, dtype):
+    return np.asarray(v, dtype=dtype)[()]
+
+
+def _operands(x, y) -> tuple:
+    if _is_array(x) and not _is_array(y):
+        return x, _literal(y, x.dtype)
+    if _is_array(y) and not _is_array(x):
+        return _literal(x, y.dtype), y
+    return x, y
+
+
+def _fn(p, host=None):
+    def f(x, y):
+        if not (_is_array(x) or _is_array(y)):  # two scalars: a constant, computed here
+            return host(x, y)
+        return p.bind(*_operands(x, y))
+    f.__name__ = p.name
+    f.__doc__ = f"``{p.name}(x, y)``: elementwise, broadcasting; one dtype (a scalar takes the array's)."
+    return f
+
+
+add = _fn(add_p, lambda a, b: a + b)
+sub = _fn(sub_p, lambda a, b: a - b)
+mul = _fn(mul_p, lambda a, b: a * b)
+div = _fn(div_p, lambda a, b: a / b)
+greater = _fn(gt_p, lambda a, b: a > b)
+less = _fn(lt_p, lambda a, b: a < b)
+equal = _fn(eq_p, lambda a, b: a == b)
+
+
+def neg(x):
+    """``-x`` elementwise."""
+    return neg_p.bind(x)
+
+
+def select(c, a, b):
+    """``a`` where the bool array ``c`` holds, else ``b`` (broadcasting; a scalar takes the other's dtype).
+
+    Two scalars select in the dtype a Python scalar takes alone (``fconv.numpy.where``'s rule).
+    """
+    if _is_array(a) or _is_array(b):
+        a, b = _operands(a, b)
+    else:
+        dt = dtypes.result_type(dtypes.scalar_dtype(a), dtypes.scalar_dtype(b))
+        a, b = _literal(a, dt), _literal(b, dt)
+    return select_p.bind(c, a, b)
+
+
+def convert(x, dtype):
+    """``x`` as ``dtype`` (no equation when it already is)."""
+    return x if x.dtype == dtype else convert_p.bind(x, new_dtype=np.dtype(dtype))
+
+
+def zeros_like(x):
+    """An array of zeros with ``x``'s shape and dtype (a broadcast scalar)."""
+    from .shape import full
+    return full(x.shape, 0, x.dtype)
+
+
 # ----------------------------------------------------------------- VJP rules
-# Written with fconv ops, so they trace and differentiate again (grad of grad).
-
-def _fnp():
-    from .. import numpy as fnp
-    return fnp
-
+# Written with the functions above, so they trace and differentiate again (grad of grad).
 
 def _unb(ct, x):
     """Cotangent for operand ``x`` (None for literals/non-float): ``ct`` summed to x's shape."""
@@ -233,19 +297,19 @@ def _def_unary_vjp(p, rule):
     p.def_vjp(lambda ct, x, *, out: (rule(ct, x, out),))
 
 
-_def_unary_vjp(neg_p, lambda ct, x, y: -ct)
-_def_unary_vjp(exp_p, lambda ct, x, y: ct * y)
-_def_unary_vjp(log_p, lambda ct, x, y: ct / x)
-_def_unary_vjp(sqrt_p, lambda ct, x, y: ct * 0.5 / y)
-_def_unary_vjp(rsqrt_p, lambda ct, x, y: ct * -0.5 * y / x)
-_def_unary_vjp(tanh_p, lambda ct, x, y: ct * (1 - y * y))
-_def_unary_vjp(logistic_p, lambda ct, x, y: ct * y * (1 - y))
-_def_unary_vjp(abs_p, lambda ct, x, y: ct * sign_p.bind(x))
-_def_unary_vjp(sign_p, lambda ct, x, y: _fnp().zeros_like(x))
-_def_unary_vjp(floor_p, lambda ct, x, y: _fnp().zeros_like(x))
-_def_unary_vjp(erf_p, lambda ct, x, y: ct * (2 / np.sqrt(np.pi)) * exp_p.bind(-(x * x)))
-_def_unary_vjp(log1p_p, lambda ct, x, y: ct / (1 + x))
-_def_unary_vjp(expm1_p, lambda ct, x, y: ct * (y + 1))
+_def_unary_vjp(neg_p, lambda ct, x, y: neg(ct))
+_def_unary_vjp(exp_p, lambda ct, x, y: mul(ct, y))
+_def_unary_vjp(log_p, lambda ct, x, y: div(ct, x))
+_def_unary_vjp(sqrt_p, lambda ct, x, y: div(mul(ct, 0.5), y))
+_def_unary_vjp(rsqrt_p, lambda ct, x, y: div(mul(mul(ct, -0.5), y), x))
+_def_unary_vjp(tanh_p, lambda ct, x, y: mul(ct, sub(1, mul(y, y))))
+_def_unary_vjp(logistic_p, lambda ct, x, y: mul(mul(ct, y), sub(1, y)))
+_def_unary_vjp(abs_p, lambda ct, x, y: mul(ct, sign_p.bind(x)))
+_def_unary_vjp(sign_p, lambda ct, x, y: zeros_like(x))
+_def_unary_vjp(floor_p, lambda ct, x, y: zeros_like(x))
+_def_unary_vjp(erf_p, lambda ct, x, y: mul(mul(ct, 2 / np.sqrt(np.pi)), exp_p.bind(neg(mul(x, x)))))
+_def_unary_vjp(log1p_p, lambda ct, x, y: div(ct, add(1, x)))
+_def_unary_vjp(expm1_p, lambda ct, x, y: mul(ct, add(y, 1)))
 not_p.def_vjp(lambda ct, x, *, out: (None,))
 
 
@@ -261,28 +325,33 @@ def _needs(x):
 
 
 _binary_vjp(add_p, lambda ct, x, y, o: ct, lambda ct, x, y, o: ct)
-_binary_vjp(sub_p, lambda ct, x, y, o: ct, lambda ct, x, y, o: -ct)
-_binary_vjp(mul_p, lambda ct, x, y, o: ct * y, lambda ct, x, y, o: ct * x)
-_binary_vjp(div_p, lambda ct, x, y, o: ct / y, lambda ct, x, y, o: -ct * o / y)
+_binary_vjp(sub_p, lambda ct, x, y, o: ct, lambda ct, x, y, o: neg(ct))
+_binary_vjp(mul_p, lambda ct, x, y, o: mul(ct, y), lambda ct, x, y, o: mul(ct, x))
+_binary_vjp(div_p, lambda ct, x, y, o: div(ct, y), lambda ct, x, y, o: div(mul(neg(ct), o), y))
 _binary_vjp(pow_p,
-            lambda ct, x, y, o: ct * y * pow_p.bind(x, y - 1),
-            lambda ct, x, y, o: ct * o * log_p.bind(_fnp().where(x > 0, x, 1.0)))
+            lambda ct, x, y, o: mul(mul(ct, y), pow_p.bind(*_operands(x, sub(y, 1)))),
+            lambda ct, x, y, o: mul(mul(ct, o), _log_base(x)))
+
+
+def _log_base(x):
+    """log(x) where x > 0, else 0 (pow's y-gradient at a non-positive base); x may be a literal."""
+    if not _is_array(x):
+        return np.log(x) if x > 0 else 0.0
+    return log_p.bind(select(greater(x, 0), x, 1.0))
 
 
 def _minmax_vjp(pick_x):
     # ties split evenly, as JAX does
     def rx(ct, x, y, o):
-        fnp = _fnp()
-        return ct * fnp.where(pick_x(x, y), 1.0, fnp.where(x == y, 0.5, 0.0)).astype(ct.dtype)
+        return mul(ct, convert(select(pick_x(x, y), 1.0, select(equal(x, y), 0.5, 0.0)), ct.dtype))
 
     def ry(ct, x, y, o):
-        fnp = _fnp()
-        return ct * fnp.where(pick_x(x, y), 0.0, fnp.where(x == y, 0.5, 1.0)).astype(ct.dtype)
+        return mul(ct, convert(select(pick_x(x, y), 0.0, select(equal(x, y), 0.5, 1.0)), ct.dtype))
     return rx, ry
 
 
-_binary_vjp(max_p, *_minmax_vjp(lambda x, y: x > y))
-_binary_vjp(min_p, *_minmax_vjp(lambda x, y: x < y))
+_binary_vjp(max_p, *_minmax_vjp(greater))
+_binary_vjp(min_p, *_minmax_vjp(less))
 for _p in (lt_p, le_p, gt_p, ge_p, eq_p, ne_p, and_p, or_p):
     _p.def_vjp(lambda ct, x, y, *, out: (None, None))
 
@@ -292,17 +361,17 @@ def _ipow_vjp(ct, x, *, out, y):
     if not _needs(x):
         return (None,)
     if y == 0:
-        return (_fnp().zeros_like(x),)
+        return (zeros_like(x),)
     if y == 1:
         return (ct,)
     base = x if y == 2 else integer_pow_p.bind(x, y=y - 1)
-    return (ct * base * float(y),)
+    return (mul(mul(ct, base), float(y)),)
 
 
 @select_p.def_vjp
 def _select_vjp(ct, c, a, b, *, out):
-    fnp = _fnp()
-    z = fnp.zeros((), ct.dtype)
+    from .shape import full
+    z = full((), 0, ct.dtype)
     return (None,
             _unb(select_p.bind(c, ct, z), a) if _needs(a) else None,
             _unb(select_p.bind(c, z, ct), b) if _needs(b) else None)

@@ -20,14 +20,14 @@ avg_pool2d_p = Primitive("avg_pool2d")
 avg_pool2d_grad_p = Primitive("avg_pool2d_grad")
 
 
-def _spec(op, x_shape, window, stride, padding) -> PoolSpec:
+def pool_spec(op, x_shape, window, stride, padding) -> PoolSpec:
     return PoolSpec.create(x_shape, window, stride, padding, op=op)
 
 
 def _pool_abstract(op):
     def rule(x, *, window, stride, padding):
         check_float(op, x)
-        return ShapedArray(_spec(op, x.shape, window, stride, padding).y_shape, x.dtype)
+        return ShapedArray(pool_spec(op, x.shape, window, stride, padding).y_shape, x.dtype)
     return rule
 
 
@@ -37,7 +37,7 @@ avg_pool2d_p.def_abstract_eval(_pool_abstract("avg_pool2d"))
 
 @max_pool2d_grad_p.def_abstract_eval
 def _max_grad_abstract(x, dy, *, window, stride, padding):
-    s = _spec("max_pool2d_grad", x.shape, window, stride, padding)
+    s = pool_spec("max_pool2d_grad", x.shape, window, stride, padding)
     if tuple(dy.shape) != s.y_shape or dy.dtype != x.dtype:
         raise ValueError(f"max_pool2d_grad: dy {dy.dtype}{dy.shape} does not match the pooled "
                          f"shape {s.y_shape} of x {x.dtype}{x.shape}")
@@ -47,7 +47,7 @@ def _max_grad_abstract(x, dy, *, window, stride, padding):
 @avg_pool2d_grad_p.def_abstract_eval
 def _avg_grad_abstract(dy, *, window, stride, padding, input_hw):
     x_shape = tuple(dy.shape[:2]) + tuple(input_hw)
-    s = _spec("avg_pool2d_grad", x_shape, window, stride, padding)
+    s = pool_spec("avg_pool2d_grad", x_shape, window, stride, padding)
     if tuple(dy.shape) != s.y_shape:
         raise ValueError(f"avg_pool2d_grad: dy {dy.shape} does not match the pooled shape {s.y_shape}")
     return ShapedArray(x_shape, dy.dtype)

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..conv.spec import _is_int, _pair, dtype_name, dtype_option, normalize_padding
+from ..conv.spec import is_int, int_pair, dtype_name, dtype_option, normalize_padding
 from ..runtime.launch import Buf, KernelPlan, Launch
 
 SOURCE = "pool.cl"
@@ -69,14 +69,14 @@ class PoolSpec:
             xs = tuple(x_shape)
         except TypeError as e:
             raise TypeError(f"{ctx}: x shape must be a tuple") from e
-        if not all(_is_int(v) for v in xs):
+        if not all(is_int(v) for v in xs):
             raise TypeError(f"{ctx}: x shape must contain ints")
         if len(xs) != 4:
             raise ValueError(f"{ctx}: x must be 4-D (N, C, H, W), got {len(xs)}-D")
         if min(xs) < 1:
             raise ValueError(f"{ctx}: x must have positive dimensions")
-        win = _pair(window, "window", ctx, 1)
-        st = win if stride is None else _pair(stride, "stride", ctx, 1)
+        win = int_pair(window, "window", ctx, 1)
+        st = win if stride is None else int_pair(stride, "stride", ctx, 1)
         pad = normalize_padding(padding, "padding", ctx, xs[2:], win, st)
         for a, name in ((0, "height"), (1, "width")):
             if max(pad[a]) > win[a] // 2:

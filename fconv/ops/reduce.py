@@ -211,22 +211,13 @@ def _groups(shape: tuple, axes: tuple) -> list:
     return groups
 
 
-def _ctype(dt) -> str:
-    return dtypes.c_storage(dt)
-
-
 def _options(op: str, in_dt, acc_dt, out_dt, extra: tuple = ()) -> tuple:
-    opts = [f"-D OP_{op.upper()}", f"-D IN_T={_ctype(in_dt)}", f"-D ACC_T={_ctype(acc_dt)}",
-            f"-D OUT_T={_ctype(out_dt)}", f"-D ACCV_T={_ctype(acc_dt)}16",
-            f"-D OUTV_T={_ctype(out_dt) if out_dt != dtypes.float16 else 'float'}16"]
-    if in_dt == dtypes.float16:
-        opts.append("-D IN_HALF")
-    if out_dt == dtypes.float16:
-        opts.append("-D OUT_HALF")
-    if dtypes.is_float(acc_dt):
-        opts.append("-D IS_FLOAT")
-    if dtypes.float64 in (in_dt, acc_dt, out_dt):
-        opts.append("-D USE_FP64")
+    """Build options: the input's common.cl family (its `real` is ``acc_dt``), and the
+    output's when it differs."""
+    assert np.dtype(acc_dt) == _ACC[np.dtype(in_dt)], (in_dt, acc_dt)
+    opts = [f"-D OP_{op.upper()}", dtypes.storage_define(in_dt)]
+    if np.dtype(out_dt) != np.dtype(in_dt):
+        opts.append(dtypes.out_define(out_dt))
     return tuple(opts) + tuple(extra)
 
 
@@ -381,21 +372,22 @@ def _keepdims_shape(shape: tuple, axes: tuple) -> tuple:
 @reduce_sum_p.def_vjp
 def _sum_vjp(ct, x, out, *, axes: tuple):
     """d sum / dx: the cotangent broadcast back over the reduced axes."""
-    from .. import numpy as fnp
+    from .shape import broadcast_to, reshape
     if not dtypes.is_float(x.dtype):
         return (None,)
-    return (fnp.broadcast_to(fnp.reshape(ct, _keepdims_shape(x.shape, axes)), x.shape),)
+    return (broadcast_to(reshape(ct, _keepdims_shape(x.shape, axes)), x.shape),)
 
 
 def _minmax_vjp(ct, x, out, *, axes: tuple):
     """The cotangent goes to the positions equal to the extremum, split evenly among ties."""
-    from .. import numpy as fnp
+    from .elementwise import convert, div, equal, mul
+    from .shape import reshape
     if not dtypes.is_float(x.dtype):
         return (None,)
     kshape = _keepdims_shape(x.shape, axes)
-    mask = fnp.astype(fnp.equal(x, fnp.reshape(out, kshape)), x.dtype)
+    mask = convert(equal(x, reshape(out, kshape)), x.dtype)
     count = reduce_sum_p.bind(mask, axes=axes)
-    return (fnp.multiply(mask, fnp.reshape(fnp.divide(ct, count), kshape)),)
+    return (mul(mask, reshape(div(ct, count), kshape)),)
 
 
 reduce_max_p.def_vjp(_minmax_vjp)

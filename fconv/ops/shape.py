@@ -107,6 +107,23 @@ def _broadcast_lower(ctx, *, shape):
                       broadcast_strides(a.shape, shape))
 
 
+def full(shape: tuple, fill_value, dtype) -> object:
+    """An array of ``shape`` and ``dtype`` holding ``fill_value`` (a broadcast scalar literal)."""
+    return broadcast_p.bind(np.asarray(fill_value, dtype=dtype)[()], shape=tuple(shape))
+
+
+def reshape(x, new_shape: tuple):
+    """``x`` with ``new_shape`` (same size); ``x`` itself when the shape is unchanged."""
+    new_shape = tuple(new_shape)
+    return x if tuple(x.shape) == new_shape else reshape_p.bind(x, new_shape=new_shape)
+
+
+def broadcast_to(x, shape: tuple):
+    """``x`` broadcast to ``shape``; ``x`` itself when it already has it."""
+    shape = tuple(shape)
+    return x if tuple(x.shape) == shape else broadcast_p.bind(x, shape=shape)
+
+
 def unbroadcast(ct, shape):
     """Sum ``ct`` over the axes along which ``shape`` was broadcast to ``ct.shape``."""
     if tuple(ct.shape) == tuple(shape):
@@ -156,8 +173,7 @@ def _slice_vjp(ct, x, *, out, start, limit, step):
         hi = d - (s + (n - 1) * st + 1) if n else d - s
         config.append((s, hi, st - 1) if n else (d, 0, 0))
     if any(n == 0 for n in out.shape):
-        from .. import numpy as fnp
-        return (fnp.zeros(x.shape, x.dtype),)
+        return (full(x.shape, 0, x.dtype),)
     return (pad_p.bind(ct, np.asarray(0, ct.dtype)[()], config=tuple(config)),)
 
 

@@ -9,15 +9,16 @@ import numpy as np
 import pyopencl as cl
 
 from .. import dtypes
-from ..core.array_methods import ArrayMethods
 from ..core.aval import ShapedArray
+from ..core.trace import register_array_type
 
 
-class Array(ArrayMethods):
+class Array:
     """An array on an OpenCL device.
 
     Attributes: ``shape``, ``dtype``, ``ndim``, ``size``, ``device``.
-    ``np.asarray(a)`` copies it to the host.
+    ``np.asarray(a)`` copies it to the host. Operators and methods (``a + b``,
+    ``a.sum()``, indexing) are attached by ``fconv.numpy``.
 
     Example::
 
@@ -86,6 +87,9 @@ class Array(ArrayMethods):
 
     def __dlpack__(self, *a, **k):
         raise TypeError("fconv arrays live in OpenCL memory; use np.asarray(a)")
+
+
+register_array_type(Array)
 
 
 def _rebuild(host):

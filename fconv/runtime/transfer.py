@@ -24,6 +24,17 @@ def to_device(host: np.ndarray, device: Device | None = None, op: str = "device_
     return Array(buf, ShapedArray(host.shape, dt), device)
 
 
+def from_host(x, device: Device | None = None, op: str = "asarray") -> Array:
+    """A NumPy array, list or Python/NumPy scalar on ``device``; Python floats become float32, as in JAX.
+
+    Example: ``from_host(0.5).dtype == float32``; ``from_host(np.ones(2)).dtype == float64``.
+    """
+    host = np.asarray(x)
+    if host.dtype == np.float64 and not isinstance(x, (np.ndarray, np.generic)):
+        host = host.astype(np.float32)
+    return to_device(host, device, op=op)
+
+
 def device_put(x, device: Device | None = None):
     """Put every leaf of ``x`` (a pytree of arrays/NumPy arrays/scalars) on ``device``.
 

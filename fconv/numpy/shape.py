@@ -5,10 +5,11 @@ import math
 
 import numpy as np
 
-from .ops.shape import broadcast_p, concatenate_p, pad_p, reshape_p, rev_p, slice_p, transpose_p
+from ..ops.shape import broadcast_p, concatenate_p, pad_p, reshape_p, rev_p, slice_p, transpose_p
+from .base import _arr, _is_scalar, _promote, full
 
 __all__ = ["reshape", "ravel", "transpose", "swapaxes", "moveaxis", "broadcast_to", "expand_dims",
-           "squeeze", "concatenate", "stack", "pad", "flip", "_getitem"]
+           "squeeze", "concatenate", "stack", "pad", "flip"]
 
 
 def _axis(op, a, ndim):
@@ -18,11 +19,6 @@ def _axis(op, a, ndim):
     if not -ndim <= a < max(ndim, 1) or (ndim == 0 and a not in (0, -1)):
         raise ValueError(f"{op}: axis {a} is out of range for an array of {ndim} dimensions")
     return int(a) % max(ndim, 1)
-
-
-def _arr(x, op):
-    from .numpy import _arr as a
-    return a(x, op)
 
 
 def reshape(x, shape):
@@ -80,10 +76,8 @@ def moveaxis(x, source, destination):
 
 def broadcast_to(x, shape):
     """``x`` broadcast to ``shape`` with NumPy's rules (materialised)."""
-    from .numpy import _is_scalar
     shape = tuple(int(s) for s in shape)
     if _is_scalar(x):
-        from .numpy import full
         return full(shape, x)
     x = _arr(x, "broadcast_to")
     if tuple(x.shape) == shape:
@@ -118,7 +112,6 @@ def squeeze(x, axis=None):
 
 def concatenate(arrays, axis=0):
     """Join arrays along an existing axis (dtypes promoted)."""
-    from .numpy import _promote
     if not isinstance(arrays, (list, tuple)) or not arrays:
         raise TypeError("concatenate: expects a non-empty list or tuple of arrays")
     xs = _promote("concatenate", *[_arr(a, "concatenate") for a in arrays])
@@ -173,7 +166,7 @@ def flip(x, axis=None):
     return rev_p.bind(x, axes=tuple(sorted(axes)))
 
 
-def _getitem(x, idx):
+def getitem(x, idx):
     """Basic indexing: ints, slices (any step), None and Ellipsis."""
     if not isinstance(idx, tuple):
         idx = (idx,)

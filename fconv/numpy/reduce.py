@@ -22,15 +22,12 @@ import math
 
 import numpy as np
 
-from . import dtypes
-from .ops.reduce import argmax_p, reduce_max_p, reduce_min_p, reduce_sum_p
+from .. import dtypes
+from ..ops.reduce import argmax_p, reduce_max_p, reduce_min_p, reduce_sum_p
+from .base import _arr, astype, divide, multiply, sqrt, subtract
+from .shape import reshape
 
 __all__ = ["sum", "mean", "max", "min", "amax", "amin", "argmax", "var", "std"]
-
-
-def _fnp():
-    from . import numpy as fnp  # fconv.numpy star-imports this module: import it lazily
-    return fnp
 
 
 def _axes(op: str, axis, shape: tuple) -> tuple:
@@ -61,7 +58,7 @@ def _axes(op: str, axis, shape: tuple) -> tuple:
 
 def _keep(y, shape: tuple, axes: tuple):
     """``y`` reshaped with size-1 dims where ``axes`` were reduced."""
-    return _fnp().reshape(y, tuple(1 if d in axes else s for d, s in enumerate(shape)))
+    return reshape(y, tuple(1 if d in axes else s for d, s in enumerate(shape)))
 
 
 def sum(x, axis=None, keepdims: bool = False, dtype=None):
@@ -71,16 +68,15 @@ def sum(x, axis=None, keepdims: bool = False, dtype=None):
     ``dtype`` converts ``x`` first (``fnp.sum(h, dtype="float32")`` sums float16 into float32).
     Example: ``fnp.sum(fnp.ones((2, 3)), axis=1)`` -> ``[3., 3.]``.
     """
-    fnp = _fnp()
-    x = fnp._arr(x, "sum")
+    x = _arr(x, "sum")
     if dtype is not None:
         dt = dtypes.canonicalize(dtype, "sum")
         if dt != dtypes.bool_:
-            x = fnp.astype(x, dt)
+            x = astype(x, dt)
     axes = _axes("sum", axis, x.shape)
     y = reduce_sum_p.bind(x, axes=axes)
     if dtype is not None and y.dtype != dtypes.canonicalize(dtype, "sum"):
-        y = fnp.astype(y, dtype)
+        y = astype(y, dtype)
     return _keep(y, x.shape, axes) if keepdims else y
 
 
@@ -90,8 +86,7 @@ def mean(x, axis=None, keepdims: bool = False, dtype=None):
 
     Example: ``fnp.mean(fnp.arange(4), axis=0)`` -> float32 ``1.5``.
     """
-    fnp = _fnp()
-    x = fnp._arr(x, "mean")
+    x = _arr(x, "mean")
     axes = _axes("mean", axis, x.shape)
     if dtype is not None:
         dt = dtypes.canonicalize(dtype, "mean")
@@ -99,14 +94,13 @@ def mean(x, axis=None, keepdims: bool = False, dtype=None):
         dt = x.dtype if dtypes.is_float(x.dtype) else dtypes.float32
     acc = dtypes.float32 if dt == dtypes.float16 else dt
     count = math.prod(x.shape[a] for a in axes)
-    s = reduce_sum_p.bind(fnp.astype(x, acc), axes=axes)
-    y = fnp.astype(fnp.divide(s, np.asarray(count, acc)[()]), dt)
+    s = reduce_sum_p.bind(astype(x, acc), axes=axes)
+    y = astype(divide(s, np.asarray(count, acc)[()]), dt)
     return _keep(y, x.shape, axes) if keepdims else y
 
 
 def _minmax(prim, op: str, x, axis, keepdims):
-    fnp = _fnp()
-    x = fnp._arr(x, op)
+    x = _arr(x, op)
     axes = _axes(op, axis, x.shape)
     y = prim.bind(x, axes=axes)
     return _keep(y, x.shape, axes) if keepdims else y
@@ -135,13 +129,12 @@ def argmax(x, axis=None, keepdims: bool = False):
     Shapes: ``x (d0, ..., dn-1) -> x.shape without axis``; axis=None gives a scalar.
     Example: ``fnp.argmax(fnp.asarray([1., 3., 3.]))`` -> ``1``.
     """
-    fnp = _fnp()
-    x = fnp._arr(x, "argmax")
+    x = _arr(x, "argmax")
     if axis is None:
         if x.size == 0:
             raise ValueError(f"argmax: attempt to get the argmax of an empty array (shape {x.shape})")
-        y = argmax_p.bind(fnp.reshape(x, (x.size,)), axis=0, index_dtype=dtypes.int32)
-        return fnp.reshape(y, (1,) * x.ndim) if keepdims else y
+        y = argmax_p.bind(reshape(x, (x.size,)), axis=0, index_dtype=dtypes.int32)
+        return reshape(y, (1,) * x.ndim) if keepdims else y
     if isinstance(axis, (tuple, list)):
         raise TypeError(f"argmax: axis must be an int or None, got {axis!r} (shape {x.shape})")
     (ax,) = _axes("argmax", axis, x.shape)
@@ -153,27 +146,25 @@ def var(x, axis=None, keepdims: bool = False, ddof: int = 0, dtype=None):
     """Variance ``mean(|x - mean(x)|^2)`` over ``axis`` with ``ddof`` delta degrees of freedom
     (two passes, so no cancellation). Int inputs give float32; float16 computes in float32.
     """
-    fnp = _fnp()
-    x = fnp._arr(x, "var")
+    x = _arr(x, "var")
     axes = _axes("var", axis, x.shape)
     dt = dtypes.canonicalize(dtype, "var") if dtype is not None else (
         x.dtype if dtypes.is_float(x.dtype) else dtypes.float32)
     acc = dtypes.float32 if dt == dtypes.float16 else dt
-    xa = fnp.astype(x, acc)
-    d = fnp.subtract(xa, mean(xa, axis=axes, keepdims=True))
+    xa = astype(x, acc)
+    d = subtract(xa, mean(xa, axis=axes, keepdims=True))
     count = math.prod(x.shape[a] for a in axes) - ddof
-    s = reduce_sum_p.bind(fnp.multiply(d, d), axes=axes)
-    y = fnp.astype(fnp.divide(s, np.asarray(builtins.max(count, 0), acc)[()]), dt)
+    s = reduce_sum_p.bind(multiply(d, d), axes=axes)
+    y = astype(divide(s, np.asarray(builtins.max(count, 0), acc)[()]), dt)
     return _keep(y, x.shape, axes) if keepdims else y
 
 
 def std(x, axis=None, keepdims: bool = False, ddof: int = 0, dtype=None):
     """Standard deviation: ``sqrt(var(x, axis, ddof=ddof))``."""
-    fnp = _fnp()
     v = var(x, axis=axis, keepdims=keepdims, ddof=ddof,
             dtype=dtypes.float32 if dtype is None and _is_f16(x) else dtype)
-    y = fnp.sqrt(v)
-    return fnp.astype(y, dtypes.float16) if dtype is None and _is_f16(x) else y
+    y = sqrt(v)
+    return astype(y, dtypes.float16) if dtype is None and _is_f16(x) else y
 
 
 def _is_f16(x) -> bool:

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import math
 
-from .ops.matmul import matmul_p
+from ..ops._util import broadcast_shapes
+from ..ops.matmul import matmul_p
+from .base import _arr, _promote, multiply
+from .reduce import sum as _sum
+from .shape import broadcast_to, reshape, transpose
 
 __all__ = ["matmul", "dot", "einsum", "tensordot"]
-
-
-def _np():
-    from . import numpy as fnp
-    return fnp
 
 
 def matmul(a, b, precision=None):
@@ -19,40 +18,37 @@ def matmul(a, b, precision=None):
     Shapes: ``(..., M, K) @ (..., K, N) -> (..., M, N)``.
     Example: ``fnp.matmul(fnp.ones((2, 3)), fnp.ones((3, 4))).shape == (2, 4)``.
     """
-    fnp = _np()
-    a, b = fnp._promote("matmul", fnp._arr(a, "matmul"), fnp._arr(b, "matmul"), float_only=True)
+    a, b = _promote("matmul", _arr(a, "matmul"), _arr(b, "matmul"), float_only=True)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: operands must be at least 1-d, got {a.shape} and {b.shape}")
     a1, b1 = a.ndim == 1, b.ndim == 1
     if a1:
-        a = fnp.reshape(a, (1, a.shape[0]))
+        a = reshape(a, (1, a.shape[0]))
     if b1:
-        b = fnp.reshape(b, (b.shape[0], 1))
+        b = reshape(b, (b.shape[0], 1))
     if a.shape[-1] != b.shape[-2]:
         raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned "
                          f"({a.shape[-1]} != {b.shape[-2]})")
     batch = fnp_broadcast_batch(a.shape[:-2], b.shape[:-2])
-    a = fnp.broadcast_to(a, batch + a.shape[-2:])
-    b = fnp.broadcast_to(b, batch + b.shape[-2:])
+    a = broadcast_to(a, batch + a.shape[-2:])
+    b = broadcast_to(b, batch + b.shape[-2:])
     y = matmul_p.bind(a, b, transpose_a=False, transpose_b=False, precision=precision)
     if a1:
-        y = fnp.reshape(y, y.shape[:-2] + (y.shape[-1],))
+        y = reshape(y, y.shape[:-2] + (y.shape[-1],))
     if b1:
-        y = fnp.reshape(y, y.shape[:-1])
+        y = reshape(y, y.shape[:-1])
     return y
 
 
 def fnp_broadcast_batch(sa, sb):
-    from .ops._util import broadcast_shapes
     return broadcast_shapes("matmul", sa, sb)
 
 
 def dot(a, b, precision=None):
     """NumPy's ``dot`` for 1-d and 2-d operands (and N-d @ 1-d/2-d over the last axis)."""
-    fnp = _np()
-    a, b = fnp._arr(a, "dot"), fnp._arr(b, "dot")
+    a, b = _arr(a, "dot"), _arr(b, "dot")
     if a.ndim == 0 or b.ndim == 0:
-        return fnp.multiply(a, b)
+        return multiply(a, b)
     if b.ndim <= 2:
         return matmul(a, b, precision)
     return tensordot(a, b, axes=([a.ndim - 1], [b.ndim - 2]))
@@ -60,8 +56,7 @@ def dot(a, b, precision=None):
 
 def tensordot(a, b, axes=2):
     """Contract ``axes`` of ``a`` with ``axes`` of ``b`` (NumPy's tensordot)."""
-    fnp = _np()
-    a, b = fnp._arr(a, "tensordot"), fnp._arr(b, "tensordot")
+    a, b = _arr(a, "tensordot"), _arr(b, "tensordot")
     if isinstance(axes, int):
         ax_a, ax_b = list(range(a.ndim - axes, a.ndim)), list(range(axes))
     else:
@@ -71,26 +66,25 @@ def tensordot(a, b, axes=2):
     K = math.prod(a.shape[i] for i in ax_a)
     if K != math.prod(b.shape[i] for i in ax_b):
         raise ValueError(f"tensordot: contracted dimensions differ for {a.shape} and {b.shape}")
-    a2 = fnp.reshape(fnp.transpose(a, free_a + ax_a), (-1, K))
-    b2 = fnp.reshape(fnp.transpose(b, ax_b + free_b), (K, -1))
-    return fnp.reshape(matmul(a2, b2), [a.shape[i] for i in free_a] + [b.shape[i] for i in free_b])
+    a2 = reshape(transpose(a, free_a + ax_a), (-1, K))
+    b2 = reshape(transpose(b, ax_b + free_b), (K, -1))
+    return reshape(matmul(a2, b2), [a.shape[i] for i in free_a] + [b.shape[i] for i in free_b])
 
 
 def _contract2(x, sx, y, sy, keep):
     """Contract operands x (subscripts sx) and y (sy), keeping the letters in ``keep``."""
-    fnp = _np()
     batch = [c for c in sx if c in sy and c in keep]
     contr = [c for c in sx if c in sy and c not in keep]
     fx = [c for c in sx if c not in sy]
     fy = [c for c in sy if c not in sx]
     size = {c: d for s, arr in ((sx, x), (sy, y)) for c, d in zip(s, arr.shape)}
-    xt = fnp.transpose(x, [sx.index(c) for c in batch + fx + contr])
-    yt = fnp.transpose(y, [sy.index(c) for c in batch + contr + fy])
+    xt = transpose(x, [sx.index(c) for c in batch + fx + contr])
+    yt = transpose(y, [sy.index(c) for c in batch + contr + fy])
     B = [size[c] for c in batch]
     M, K, N = (math.prod(size[c] for c in g) for g in (fx, contr, fy))
-    z = matmul_p.bind(fnp.reshape(xt, (math.prod(B), M, K)), fnp.reshape(yt, (math.prod(B), K, N)),
+    z = matmul_p.bind(reshape(xt, (math.prod(B), M, K)), reshape(yt, (math.prod(B), K, N)),
                       transpose_a=False, transpose_b=False, precision=None)
-    z = fnp.reshape(z, B + [size[c] for c in fx] + [size[c] for c in fy])
+    z = reshape(z, B + [size[c] for c in fx] + [size[c] for c in fy])
     return z, "".join(batch + fx + fy)
 
 
@@ -100,8 +94,7 @@ def einsum(subscripts: str, *operands):
     No repeated letter within one operand (no traces/diagonals).
     Example: ``fnp.einsum("bij,bjk->bik", x, y)``.
     """
-    fnp = _np()
-    ops = fnp._promote("einsum", *[fnp._arr(o, "einsum") for o in operands], float_only=True)
+    ops = _promote("einsum", *[_arr(o, "einsum") for o in operands], float_only=True)
     sub = subscripts.replace(" ", "")
     if "->" in sub:
         ins, out = sub.split("->")
@@ -134,7 +127,7 @@ def einsum(subscripts: str, *operands):
         others = "".join(in_subs[:k] + in_subs[k + 1:]) + out
         lone = [i for i, c in enumerate(s) if c not in others]
         if lone:
-            o = fnp.sum(o, axis=tuple(lone))
+            o = _sum(o, axis=tuple(lone))
             s = "".join(c for c in s if c in others)
         cur.append((o, s))
     x, sx = cur[0]
@@ -144,6 +137,6 @@ def einsum(subscripts: str, *operands):
         x, sx = _contract2(x, sx, y, sy, keep=set(rest))
     if sorted(sx) != sorted(out):
         extra = tuple(i for i, c in enumerate(sx) if c not in out)
-        x = fnp.sum(x, axis=extra)
+        x = _sum(x, axis=extra)
         sx = "".join(c for c in sx if c in out)
-    return fnp.transpose(x, [sx.index(c) for c in out]) if sx != out else x
+    return transpose(x, [sx.index(c) for c in out]) if sx != out else x

@@ -1,25 +1,14 @@
-"""``fconv.numpy`` — NumPy's API over fconv arrays (differentiable and jittable).
-
-Functions promote dtypes like NumPy (Python scalars are weakly typed, as in
-JAX) and broadcast; each binds fconv primitives, so it works eagerly and under
-every transform.
-
-Example::
-
-    >>> import fconv.numpy as fnp
-    >>> x = fnp.arange(6.0).reshape(2, 3)
-    >>> fnp.exp(x).sum(axis=0).shape
-    (3,)
-"""
+"""fconv.numpy: array creation, dtype promotion (weak Python scalars, as JAX) and elementwise math."""
 from __future__ import annotations
 
 import numpy as np
 
-from . import dtypes
-from .core.trace import Tracer
-from .ops import elementwise as ew
-from .runtime.array import Array
-from .runtime.transfer import to_device
+from .. import dtypes
+from ..core.trace import Tracer
+from ..ops import elementwise as ew
+from ..ops import shape as shape_ops
+from ..runtime.array import Array
+from ..runtime.transfer import from_host, to_device
 
 float16, float32, float64, int32 = dtypes.float16, dtypes.float32, dtypes.float64, dtypes.int32
 bool_ = dtypes.bool_
@@ -46,10 +35,7 @@ def asarray(x, dtype=None):
     if _is_array(x):
         return x if dtype is None else astype(x, dtype)
     if dtype is None:
-        host = np.asarray(x)
-        if host.dtype == np.float64 and not isinstance(x, (np.ndarray, np.generic)):
-            host = host.astype(np.float32)  # Python floats default to float32, as in JAX
-        return to_device(host, op="asarray")
+        return from_host(x, op="asarray")
     return to_device(np.asarray(x, dtype=dtypes.canonicalize(dtype, "asarray")), op="asarray")
 
 
@@ -76,10 +62,8 @@ def full(shape, fill_value, dtype=None):
     dt = dtypes.canonicalize(dtype, "full") if dtype is not None else (
         dtypes.scalar_dtype(fill_value) if _is_scalar(fill_value) else float32)
     if _is_array(fill_value):
-        from .numpy_shape import broadcast_to
-        return broadcast_to(astype(fill_value, dt), shape)
-    from .ops.shape import broadcast_p
-    return broadcast_p.bind(np.asarray(fill_value, dtype=dt)[()], shape=shape)
+        return shape_ops.broadcast_to(astype(fill_value, dt), shape)
+    return shape_ops.full(shape, fill_value, dt)
 
 
 def zeros(shape, dtype=None):
@@ -239,10 +223,3 @@ def clip(x, a_min=None, a_max=None):
         x = minimum(x, a_max)
     return x
 
-
-
-
-from .numpy_shape import *  # noqa: E402,F401,F403
-from .numpy_shape import _getitem  # noqa: E402,F401
-from .numpy_linalg import *  # noqa: E402,F401,F403
-from .numpy_reduce import *  # noqa: E402,F401,F403

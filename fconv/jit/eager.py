@@ -1,13 +1,18 @@
 """Eager execution: a primitive applied to concrete arrays runs as a one-equation executable.
 
-The executable is cached by (primitive, params, operand types, device); literal
-operands are runtime scalar slots, so ``x * 0.5`` and ``x * 0.25`` share one kernel.
+The executable is cached by (primitive, params, operand types, device, code
+settings); literal operands are runtime scalar slots, so ``x * 0.5`` and
+``x * 0.25`` share one kernel. Importing this module registers
+:func:`apply_primitive` as core's default eager implementation.
 """
 from __future__ import annotations
 
+from .. import config
+from ..core import primitive
+from ..core.jaxpr import Jaxpr, JaxprEqn, Literal, Var
 from ..runtime.array import Array
 from ..runtime.device import default_device
-from .jaxpr import Jaxpr, JaxprEqn, Literal, Var
+from .executable import Executable
 
 _CACHE: dict = {}
 stats = {"compiles": 0}
@@ -22,7 +27,8 @@ def _params_key(params: dict):
         raise TypeError(f"unhashable primitive parameter in {params}") from e
 
 
-def apply_primitive(prim, args, params):
+def apply_primitive(prim, args: list, params: dict):
+    """Run ``prim`` on concrete operands (Arrays and Literals) as a cached one-equation executable."""
     device = None
     for a in args:
         if isinstance(a, Array):
@@ -35,11 +41,9 @@ def apply_primitive(prim, args, params):
         device = default_device()
     in_avals = [a.aval for a in args]
     out_avals = prim.abstract_eval(*in_avals, **params)  # raises before any kernel runs
-    from .. import config
-    code_settings = config.code_settings
     key = (prim, _params_key(params),
            tuple(("lit", a.aval.dtype) if isinstance(a, Literal) else a.aval for a in args), device,
-           code_settings())
+           config.code_settings())
     exe = _CACHE.get(key)
     if exe is None:
         exe = _compile_one(prim, args, params, out_avals, device)
@@ -51,7 +55,6 @@ def apply_primitive(prim, args, params):
 
 
 def _compile_one(prim, args, params, out_avals, device):
-    from ..jit.executable import Executable
     invars, ins = [], []
     for a in args:
         if isinstance(a, Literal):
@@ -64,4 +67,7 @@ def _compile_one(prim, args, params, out_avals, device):
     binders = [Var(o) for o in outs]
     jaxpr = Jaxpr([], invars, [JaxprEqn(prim, ins, dict(params), binders)], binders)
     stats["compiles"] += 1
-    return Executable(jaxpr, device, literals_dynamic=True)
+    return Executable(jaxpr, device)
+
+
+primitive.set_default_impl(apply_primitive)

@@ -1,0 +1,26 @@
+"""``fconv.numpy`` — NumPy's API over fconv arrays (differentiable and jittable).
+
+Functions promote dtypes like NumPy (Python scalars are weakly typed, as in
+JAX) and broadcast; each binds fconv primitives, so it works eagerly and under
+every transform.
+
+Example::
+
+    >>> import fconv.numpy as fnp
+    >>> x = fnp.arange(6.0).reshape(2, 3)
+    >>> fnp.exp(x).sum(axis=0).shape
+    (3,)
+"""
+
+from . import array_methods as _array_methods
+from .base import (abs, absolute, add, arange, array, asarray, astype, bool_, clip, divide, equal, exp, expm1,
+                   float16, float32, float64, floor, full, full_like, greater, greater_equal, int32, less,
+                   less_equal, log, log1p, logical_and, logical_not, logical_or, maximum, minimum, multiply,
+                   ndarray, negative, not_equal, ones, ones_like, power, sign, sqrt, square, subtract, tanh,
+                   true_divide, where, zeros, zeros_like)
+from .linalg import dot, einsum, matmul, tensordot
+from .reduce import amax, amin, argmax, max, mean, min, std, sum, var
+from .shape import (broadcast_to, concatenate, expand_dims, flip, moveaxis, pad, ravel, reshape, squeeze, stack,
+                    swapaxes, transpose)
+
+_array_methods.attach()
