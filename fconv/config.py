@@ -65,7 +65,13 @@ def enabled(name: str) -> bool:
 # ------------------------------------------------------------------ precision
 
 PRECISIONS = (None, "highest", "float32", "tf32")
-_state = threading.local()
+
+
+class _ThreadState(threading.local):
+    precision: str | None = None  # a class default: reading it never raises (it is read per call)
+
+
+_state = _ThreadState()
 
 
 def check_precision(op: str, precision) -> None:
@@ -76,7 +82,7 @@ def check_precision(op: str, precision) -> None:
 
 def get_precision() -> str | None:
     """The precision set by :class:`default_precision` on this thread (None: the default)."""
-    return getattr(_state, "precision", None)
+    return _state.precision
 
 
 @contextlib.contextmanager
@@ -114,7 +120,22 @@ class default_precision:
         _state.precision = self._prev
 
 
+_CODE_SETTINGS = tuple(name for name, s in SETTINGS.items() if s.changes_code)
+# os.environ.get costs ~0.7 us (it encodes the key) and a jitted call reads these settings on
+# every call: where CPython keeps the raw environment (POSIX), look the encoded keys up there
+_RAW_ENV = getattr(os.environ, "_data", None)
+_RAW_KEYS = tuple(map(os.environ.encodekey, _CODE_SETTINGS)) \
+    if _RAW_ENV is not None and hasattr(os.environ, "encodekey") else None
+
+
 def code_settings() -> tuple:
-    """Every setting that changes generated code, with its value now: part of each cache key."""
-    return (("precision", get_precision()),) + tuple(
-        (name, os.environ.get(name) or None) for name, s in SETTINGS.items() if s.changes_code)
+    """Every setting that changes generated code, with its value now: part of each cache key.
+
+    ``(("precision", p), ("environment", values))``, the values of the code-changing
+    ``FCONV_*`` variables in the order of :data:`SETTINGS` (None when unset).
+    """
+    if _RAW_KEYS is not None:
+        env = tuple(map(_RAW_ENV.get, _RAW_KEYS))
+    else:
+        env = tuple(map(os.environ.get, _CODE_SETTINGS))
+    return (("precision", get_precision()), ("environment", env))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -195,5 +195,3 @@ def make_jaxpr(f: Callable, static_argnums: int | Sequence[int] = ()) -> Callabl
 
     return wrapped
 
-
-__all__ = ["vjp", "grad", "value_and_grad", "make_jaxpr", "Any"]

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import dtypes
 from .aval import ShapedArray
-from .jaxpr import ClosedJaxpr, Jaxpr, JaxprEqn, Literal, Var
+from .jaxpr import Jaxpr, JaxprEqn, Literal, Var
 
 _stack: list = []  # live JaxprTraces, innermost last
 _array_types: tuple = ()  # concrete array classes (fconv.runtime registers Array)
@@ -221,6 +221,3 @@ def trace_to_jaxpr(flat_fun, in_avals: list, arg_names: list | None = None):
         jaxpr, consts = trace.to_jaxpr(tracers, outs)
     return jaxpr, consts
 
-
-__all__ = ["Tracer", "JaxprTrace", "bind", "trace_to_jaxpr", "new_trace", "ClosedJaxpr",
-           "TracerBoolConversionError"]

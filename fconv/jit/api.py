@@ -10,11 +10,10 @@ from __future__ import annotations
 import functools
 import sys
 import time
-from typing import Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from .. import dtypes
 from .. import config
 from ..core.jaxpr import ClosedJaxpr
 from ..core.trace import Tracer, trace_to_jaxpr
@@ -128,6 +127,28 @@ def _kernel_entries(exe: Executable) -> list:
     return out
 
 
+class CallSignature(NamedTuple):
+    """What a call of a jitted function is compiled for: everything but the array values.
+
+    ``statics`` are ``(position, value)`` of static positional arguments and
+    ``static_kwargs`` ``(name, value)`` of static keywords; ``in_tree`` is the
+    structure of the rest, whose leaves have ``avals``.
+    """
+    n_args: int
+    static_idx: tuple
+    statics: tuple
+    static_kwargs: tuple
+    in_tree: Any
+    avals: tuple
+    device: Any
+    settings: tuple
+
+    def key(self, fun) -> tuple:
+        """The compile-cache key (the order ``_describe_diff`` names)."""
+        return (id(fun), self.in_tree, self.avals, (self.statics, self.static_kwargs), self.device.id,
+                self.settings)
+
+
 class JitWrapped:
     """A jitted function: call it like the original; ``.lower(*args)`` shows the plan."""
 
@@ -141,20 +162,18 @@ class JitWrapped:
         self._cache: dict = {}
         self.trace_count = 0
 
-    def _donated_positions(self, args, static_idx, n_consts) -> tuple:
+    def _donated_positions(self, sig: CallSignature, n_consts: int) -> tuple:
         """Positions (in the executable's argument list) of the leaves of donated arguments."""
         if not self.donate_argnums:
             return ()
-        n = len(args)
+        n = sig.n_args
         donate = {i % n for i in self.donate_argnums if -n <= i < n}
-        pos, out = n_consts, []
-        for i, a in enumerate(args):
-            if i in static_idx:
-                continue
-            k = len(tree_flatten(a)[0])
+        dyn = [i for i in range(n) if i not in sig.static_idx]
+        positional = tree_unflatten(sig.in_tree, list(range(len(sig.avals))))[0]
+        out: list = []
+        for i, leaves in zip(dyn, positional):
             if i in donate:
-                out += range(pos, pos + k)
-            pos += k
+                out += [n_consts + j for j in tree_flatten(leaves)[0]]
         return tuple(out)
 
     def _split(self, args, kwargs):
@@ -183,7 +202,8 @@ class JitWrapped:
         dyn = [a for i, a in enumerate(args) if i not in static_idx]
         return static_idx, tuple(statics), tuple(sorted(skw.items())), dyn, dkw
 
-    def _prepare(self, args, kwargs):
+    def _prepare(self, args, kwargs) -> tuple[CallSignature, list] | None:
+        """The call's signature and its array leaves (None under an outer trace)."""
         if not self.static_argnums and not self.static_argnames:
             static_idx, statics, skw, dyn, dkw = (), (), (), args, kwargs
         else:
@@ -203,26 +223,27 @@ class JitWrapped:
                 raise TypeError(f"jit: argument leaf of type {type(x).__name__} is not an array; "
                                 "mark it static (static_argnums/static_argnames)")
         device = device or default_device()
-        avals = tuple(x.aval for x in leaves)
         settings = _settings() if self.precision is None else (
             (("precision", self.precision),) + _settings()[1:])
-        key = (id(self.fun), in_tree, avals, (statics, skw), device.id, settings)
-        return key, static_idx, statics, skw, in_tree, leaves, avals, device
+        sig = CallSignature(len(args), static_idx, statics, skw, in_tree, tuple(x.aval for x in leaves),
+                            device, settings)
+        return sig, leaves
 
-    def _compile(self, key, args, static_idx, statics, skw, in_tree, avals, device):
+    def _compile(self, sig: CallSignature):
         if self.precision is not None and config.get_precision() != self.precision:
             with config.precision_scope(self.precision):
-                return self._compile(key, args, static_idx, statics, skw, in_tree, avals, device)
+                return self._compile(sig)
+        key = sig.key(self.fun)
         t0 = time.perf_counter()
         store = {}
 
         def flat_fun(*tracers):
-            dyn, dkw = tree_unflatten(in_tree, list(tracers))
+            dyn, dkw = tree_unflatten(sig.in_tree, list(tracers))
             full, it = [], iter(dyn)
-            sd = dict(statics)
-            for i in range(len(args)):
+            sd = dict(sig.statics)
+            for i in range(sig.n_args):
                 full.append(sd[i] if i in sd else next(it))
-            out = self.fun(*full, **dkw, **dict(skw))
+            out = self.fun(*full, **dkw, **dict(sig.static_kwargs))
             out_flat, store["tree"] = tree_flatten(out)
             for o in out_flat:
                 if not isinstance(o, (Array, Tracer)):
@@ -231,13 +252,13 @@ class JitWrapped:
             return out_flat
 
         self.trace_count += 1
-        jaxpr, consts = trace_to_jaxpr(flat_fun, list(avals))
+        jaxpr, consts = trace_to_jaxpr(flat_fun, list(sig.avals))
         t1 = time.perf_counter()
         from .passes import optimize
         jaxpr = optimize(jaxpr)
-        exe = Executable(jaxpr, device, donated=self._donated_positions(args, static_idx, len(consts)))
+        exe = Executable(jaxpr, sig.device, donated=self._donated_positions(sig, len(consts)))
         t2 = time.perf_counter()
-        entry = (ClosedJaxpr(jaxpr, consts, in_tree, store["tree"]), exe)
+        entry = (ClosedJaxpr(jaxpr, consts, sig.in_tree, store["tree"]), exe)
         if config.enabled("FCONV_LOG_COMPILES"):
             nearest = min(self._cache, key=lambda k: sum(a != b for a, b in zip(k, key)), default=None)
             why = "first call" if nearest is None else "cache miss: " + _describe_diff(key, nearest)
@@ -245,6 +266,10 @@ class JitWrapped:
                  f"{exe.n_launches} launches in {1e3 * (t2 - t1):.1f} ms ({why})")
         self._cache[key] = entry
         return entry
+
+    def _entry(self, sig: CallSignature):
+        entry = self._cache.get(sig.key(self.fun))
+        return entry if entry is not None else self._compile(sig)
 
     def __call__(self, *args, **kwargs):
         prep = self._prepare(args, kwargs)
@@ -254,11 +279,8 @@ class JitWrapped:
                 with config.precision_scope(self.precision):
                     return self.fun(*args, **kwargs)
             return self.fun(*args, **kwargs)
-        key, static_idx, statics, skw, in_tree, leaves, avals, device = prep
-        entry = self._cache.get(key)
-        if entry is None:
-            entry = self._compile(key, args, static_idx, statics, skw, in_tree, avals, device)
-        closed, exe = entry
+        sig, leaves = prep
+        closed, exe = self._entry(sig)
         outs = exe.run(closed.consts + leaves if closed.consts else leaves)
         return tree_unflatten(closed.out_tree, outs)
 
@@ -266,11 +288,7 @@ class JitWrapped:
         prep = self._prepare(args, kwargs)
         if prep is None:
             raise TypeError("jit(...).lower: arguments must be concrete arrays, not tracers")
-        key, static_idx, statics, skw, in_tree, leaves, avals, device = prep
-        entry = self._cache.get(key)
-        if entry is None:
-            entry = self._compile(key, args, static_idx, statics, skw, in_tree, avals, device)
-        return Lowered(*entry)
+        return Lowered(*self._entry(prep[0]))
 
 
 def _settings() -> tuple:
@@ -297,5 +315,3 @@ def jit(fun: Callable, static_argnums: int | Sequence[int] = (), static_argnames
     return JitWrapped(fun, as_tuple(static_argnums), as_tuple(static_argnames), as_tuple(donate_argnums),
                       precision)
 
-
-__all__ = ["jit", "JitWrapped", "Lowered", "dtypes"]

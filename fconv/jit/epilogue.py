@@ -13,8 +13,8 @@ from __future__ import annotations
 import dataclasses
 
 from .. import dtypes
-from ..codegen.elementwise import _load, _store, broadcast_strides, classify, contiguous_strides
-from ..core.jaxpr import Jaxpr, JaxprEqn, Literal, Var
+from ..codegen.elementwise import _load, _store, broadcast_strides, classify
+from ..core.jaxpr import Jaxpr, JaxprEqn, Var
 from ..core.primitive import Primitive
 from ..runtime.launch import Buf, GeneratedSource, KernelPlan
 from .fusion import FusedBody, body_statements, fused_p
@@ -146,14 +146,9 @@ def attach_epilogue(plan: KernelPlan, out_name: str, body: FusedBody, v_index: i
 def _fallback(plan: KernelPlan, ctx, body, v_index, tmp_name):
     """No hook: the producer writes a temp, then the fused body runs as its own kernel."""
     from .fusion import _fused_lower
-
-    class _Ctx:
-        pass
-    c = _Ctx()
-    c.ins = list(ctx.ins[2:])
-    c.ins.insert(v_index, Buf(tmp_name))
-    c.outs = ctx.outs
-    plan.extend(_fused_lower(c, body=body))
+    ins = list(ctx.ins[2:])
+    ins.insert(v_index, Buf(tmp_name))
+    plan.extend(_fused_lower(dataclasses.replace(ctx, ins=ins), body=body))
     return plan
 
 
@@ -167,21 +162,15 @@ def _lower_fused(producer_name):
         v_aval = body.invars[v_index].aval
         tmp = ctx.temp("y")
 
-        class _InnerCtx:
-            pass
-        ic = _InnerCtx()
-        ic.device, ic.prim, ic.params = ctx.device, inner, params
-        ic.avals_in, ic.avals_out = ctx.avals_in[:2], [v_aval]
-        ic.ins = ctx.ins[:2]
-        ic.temp = ctx.temp
+        # the producer lowered as itself: its two operands, one output
+        ic = dataclasses.replace(ctx, prim=inner, params=params, avals_in=ctx.avals_in[:2],
+                                 avals_out=[v_aval], ins=ctx.ins[:2])
         if primary is not None:
-            ic.outs = [ctx.outs[primary]]
-            plan = inner.lowering(ic, **params)
+            plan = inner.lowering(dataclasses.replace(ic, outs=[ctx.outs[primary]]), **params)
             if attach_epilogue(plan, ctx.outs[primary].name, body, v_index, primary, dtype,
                                list(ctx.ins[2:]), list(ctx.outs), producer_name):
                 return plan
-        ic.outs = [Buf(tmp)]
-        plan = inner.lowering(ic, **params)
+        plan = inner.lowering(dataclasses.replace(ic, outs=[Buf(tmp)]), **params)
         plan.temps[tmp] = v_aval.nbytes
         return _fallback(plan, ctx, body, v_index, tmp)
     return lower
@@ -275,5 +264,3 @@ def _deps_after(u, pk, eqns, defined_at):
         stack += [y for y in eqns[d].inputs if isinstance(y, Var)]
     return need
 
-
-__all__ = ["fuse_epilogues", "conv2d_fused_p", "matmul_fused_p", "Literal", "contiguous_strides"]

@@ -8,55 +8,84 @@ buffer and scalar slots and enqueues. Eager execution is the one-equation case.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyopencl as cl
 
+from .. import config
 from ..core.jaxpr import Jaxpr, Literal
 from ..runtime.array import Array
 from ..runtime.execute import get_kernel
-from ..runtime.launch import Alias, Buf, KernelPlan, Scalar
-from .. import config
+from ..runtime.launch import Alias, Buf, Scalar
 
 
+@dataclass(frozen=True)
 class LowerCtx:
     """What a lowering rule sees: the device, avals, params and operand references.
 
     ``ins[i]`` is a ``Buf`` (an array operand) or a ``Scalar`` (a literal operand);
-    ``outs[j]`` is a ``Buf``; ``temp(tag)`` names a fresh temporary.
+    ``outs[j]`` is a ``Buf``; ``temp(tag)`` names a fresh temporary. Frozen: a rule that
+    lowers another primitive on its behalf (jit's fused epilogues) makes a changed copy
+    with ``dataclasses.replace(ctx, prim=..., ins=..., outs=...)``.
     """
-
-    def __init__(self, device, prim, params, avals_in, avals_out, ins, outs, prefix):
-        self.device = device
-        self.prim = prim
-        self.params = params
-        self.avals_in = avals_in
-        self.avals_out = avals_out
-        self.ins = ins
-        self.outs = outs
-        self._prefix = prefix
+    device: Any
+    prim: Any
+    params: dict
+    avals_in: list
+    avals_out: list
+    ins: list
+    outs: list
+    prefix: str
 
     def temp(self, tag: str) -> str:
-        return f"{self._prefix}.{tag}"
+        return f"{self.prefix}.{tag}"
+
+
+# A launch's arguments, by kind: where each comes from on every call.
+@dataclass(frozen=True)
+class BufferArg:
+    """Argument ``index`` is the buffer in slot ``slot`` of the call's buffer list."""
+    index: int
+    slot: int
+
+
+@dataclass(frozen=True)
+class LiteralArg:
+    """Argument ``index`` is literal number ``literal`` of the call, as ``dtype``."""
+    index: int
+    literal: int
+    dtype: np.dtype
+
+
+@dataclass(frozen=True)
+class ValueArg:
+    """Argument ``index`` is a fixed value (a size, a stride), set once at compile time."""
+    index: int
+    value: Any
 
 
 class _Step:
-    __slots__ = ("kernel", "gsize", "lsize", "template", "launch", "eqn_index")
+    __slots__ = ("kernel", "gsize", "lsize", "args", "buffer_args", "literal_args", "launch", "eqn_index")
 
-    def __init__(self, kernel, gsize, lsize, template, launch, eqn_index):
+    def __init__(self, kernel, gsize, lsize, args: list, launch, eqn_index):
         self.kernel, self.gsize, self.lsize = kernel, gsize, lsize
-        self.template, self.launch, self.eqn_index = template, launch, eqn_index
+        self.args = tuple(args)
+        self.buffer_args = tuple(a for a in args if isinstance(a, BufferArg))
+        self.literal_args = tuple(a for a in args if isinstance(a, LiteralArg))
+        self.launch, self.eqn_index = launch, eqn_index
 
 
 class Executable:
     """A compiled jaxpr for one device.
 
-    ``literals_dynamic``: when True (eager dispatch) literal operands are slots
-    filled on each call from ``run(..., literal_values=...)``; otherwise their
-    values are fixed at compile time.
+    Literal operands are scalar slots: their compile-time values are used unless
+    ``run(..., literal_values=...)`` gives others (eager dispatch shares one
+    executable between ``x * 0.5`` and ``x * 0.25``).
     """
 
-    def __init__(self, jaxpr: Jaxpr, device, literals_dynamic: bool = False, donated: tuple = ()):
+    def __init__(self, jaxpr: Jaxpr, device, donated: tuple = ()):
         self.jaxpr = jaxpr
         self.donated = tuple(donated)  # positions in run()'s args whose buffers outputs may take
         self.device = device
@@ -107,17 +136,17 @@ class Executable:
                 if any(g == 0 for g in launch.global_size):
                     continue
                 kernel = get_kernel(device.context, launch)
-                template = []
-                for a in launch.args:
+                args: list = []
+                for i, a in enumerate(launch.args):
                     if isinstance(a, Buf):
-                        template.append(("buf", self._slot[self._resolve(a.name)]))
+                        args.append(BufferArg(i, self._slot[self._resolve(a.name)]))
                     elif isinstance(a, Scalar):
-                        template.append(("lit", [n for n, _ in self._literal_slots].index(a.name), a.dtype))
+                        args.append(LiteralArg(i, [n for n, _ in self._literal_slots].index(a.name), a.dtype))
                     else:
-                        template.append(("val", a))
+                        args.append(ValueArg(i, a))
                 self.steps.append(_Step(kernel, tuple(launch.global_size),
                                         None if launch.local_size is None else tuple(launch.local_size),
-                                        template, launch, k))
+                                        args, launch, k))
         self.out_refs = []
         for v in jaxpr.outvars:
             if isinstance(v, Literal):
@@ -126,7 +155,6 @@ class Executable:
                 self.out_refs.append(("slot", self._slot[self._resolve(name_of(v))], v.aval))
         self._n_inputs = len(self.in_names)
         self._static_literals = [val for _, val in self._literal_slots]
-        self.literals_dynamic = literals_dynamic
         self._plan_memo()
         self._plan_liveness()
         self._prepare_static()
@@ -141,10 +169,8 @@ class Executable:
             if not outs:
                 continue
             in_slots, out_slots = [], []
-            for a, t in zip(st.launch.args, st.template):
-                if t[0] != "buf":
-                    continue
-                (out_slots if a.name in outs else in_slots).append(t[1])
+            for b in st.buffer_args:
+                (out_slots if st.launch.args[b.index].name in outs else in_slots).append(b.slot)
             if all(s < self._n_inputs for s in in_slots) and all(
                     s >= self._n_inputs and self._slot_avals[s] is None for s in out_slots):
                 self._memo[n] = (in_slots, out_slots)
@@ -162,10 +188,9 @@ class Executable:
         so the pool hands its memory to later intermediates (the queue is in order)."""
         first, last = {}, {}
         for i, st in enumerate(self.steps):
-            for t in st.template:
-                if t[0] == "buf":
-                    first.setdefault(t[1], i)
-                    last[t[1]] = i
+            for b in st.buffer_args:
+                first.setdefault(b.slot, i)
+                last[b.slot] = i
         keep = {ref[1] for ref in self.out_refs if ref[0] == "slot"}
         n = len(self.steps)
         self._alloc_at = [[] for _ in range(n)]
@@ -212,9 +237,9 @@ class Executable:
     def _prepare_static(self):
         # set value arguments once; buffer/literal arguments are set per call
         for st in self.steps:
-            for i, t in enumerate(st.template):
-                if t[0] == "val":
-                    st.kernel.set_arg(i, t[1])
+            for a in st.args:
+                if isinstance(a, ValueArg):
+                    st.kernel.set_arg(a.index, a.value)
 
     def step_primitives(self, step) -> list:
         """Names of the IR primitives a launch computes."""
@@ -271,12 +296,10 @@ class Executable:
                     continue  # same input arrays (immutable) as last call: results still valid
                 memo_last[n] = ins
             k = st.kernel
-            for i, t in enumerate(st.template):
-                kind = t[0]
-                if kind == "buf":
-                    k.set_arg(i, bufs[t[1]])
-                elif kind == "lit":
-                    k.set_arg(i, np.asarray(lits[t[1]], dtype=t[2])[()])
+            for b in st.buffer_args:
+                k.set_arg(b.index, bufs[b.slot])
+            for li in st.literal_args:
+                k.set_arg(li.index, np.asarray(lits[li.literal], dtype=li.dtype)[()])
             ev = cl.enqueue_nd_range_kernel(queue, k, st.gsize, st.lsize)
             if events is not None:
                 events.append(ev)
@@ -293,5 +316,3 @@ class Executable:
             args[d].buffer = None
         return outs
 
-
-__all__ = ["Executable", "LowerCtx", "KernelPlan"]

@@ -33,22 +33,3 @@ def same_dtype(op: str, *avals: ShapedArray) -> np.dtype:
 def check_float(op: str, aval: ShapedArray, arg: str = "x") -> None:
     if not dtypes.is_float(aval.dtype):
         raise TypeError(f"{op}: {arg} must be floating point, got {aval.dtype}{aval.shape}")
-
-
-def normalize_axes(op: str, axes, ndim: int) -> tuple:
-    """Sorted, non-negative, unique axes (None means all)."""
-    if axes is None:
-        return tuple(range(ndim))
-    if isinstance(axes, (int, np.integer)):
-        axes = (int(axes),)
-    out = []
-    for a in axes:
-        if not isinstance(a, (int, np.integer)):
-            raise TypeError(f"{op}: axis {a!r} is not an integer")
-        if not -ndim <= a < ndim:
-            raise ValueError(f"{op}: axis {a} is out of range for an array of {ndim} dimensions")
-        a = int(a) % ndim
-        if a in out:
-            raise ValueError(f"{op}: repeated axis {a}")
-        out.append(a)
-    return tuple(sorted(out))

@@ -11,9 +11,6 @@ import pyopencl as cl
 from .launch import Buf, GeneratedSource, KernelPlan, Launch
 from .source import load_source
 
-_PROGRAMS: dict = {}
-
-
 def source_text(source) -> str:
     """The resolved OpenCL C of a Launch.source."""
     if isinstance(source, GeneratedSource):
