@@ -134,7 +134,7 @@ def code_settings() -> tuple:
     ``(("precision", p), ("environment", values))``, the values of the code-changing
     ``FCONV_*`` variables in the order of :data:`SETTINGS` (None when unset).
     """
-    if _RAW_KEYS is not None:
+    if _RAW_KEYS is not None and _RAW_ENV is not None:
         env = tuple(map(_RAW_ENV.get, _RAW_KEYS))
     else:
         env = tuple(map(os.environ.get, _CODE_SETTINGS))

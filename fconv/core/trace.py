@@ -13,6 +13,7 @@ from __future__ import annotations
 import linecache
 import sys
 from contextlib import contextmanager
+from types import FrameType
 
 import numpy as np
 
@@ -118,7 +119,8 @@ class JaxprTrace:
         return self.tracer_to_var[id(t)][1]
 
     def process_primitive(self, prim, args, params):
-        ins, in_avals = [], []
+        ins: list[Var | Literal] = []
+        in_avals: list[ShapedArray] = []
         for a in args:
             if isinstance(a, Literal):
                 ins.append(a)
@@ -142,7 +144,7 @@ class JaxprTrace:
         return outs if multi else outs[0]
 
     def to_jaxpr(self, in_tracers: list, out_vals: list) -> tuple[Jaxpr, list]:
-        outvars = []
+        outvars: list[Var | Literal] = []
         for o in out_vals:
             if isinstance(o, Tracer) and o._trace is self:
                 outvars.append(self.var_of(o))
@@ -160,7 +162,7 @@ _SKIP = ("/fconv/core/", "/fconv/ops/", "/fconv/autodiff/", "/fconv/jit/", "/fco
 
 def _user_frame(prim_name: str) -> str:
     """'add at model.py:12 (y = x + b)' for the first frame outside fconv."""
-    f = sys._getframe(2)
+    f: FrameType | None = sys._getframe(2)
     while f is not None:
         fn = f.f_code.co_filename.replace("\\", "/")
         if not any(s in fn for s in _SKIP):
@@ -188,7 +190,7 @@ def _is_scalar(x) -> bool:
 
 def bind(prim, args, params):
     """Apply ``prim`` to ``args``: record it on the innermost trace involved, or run it eagerly."""
-    norm = []
+    norm: list = []
     for a in args:
         if isinstance(a, Tracer):
             if a._trace not in _stack:

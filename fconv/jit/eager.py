@@ -55,7 +55,8 @@ def apply_primitive(prim, args: list, params: dict):
 
 
 def _compile_one(prim, args, params, out_avals, device):
-    invars, ins = [], []
+    invars: list[Var] = []
+    ins: list[Var | Literal] = []
     for a in args:
         if isinstance(a, Literal):
             ins.append(a)

@@ -157,6 +157,7 @@ def _lower_fused(producer_name):
         from ..ops.conv import conv2d_p
         from ..ops.matmul import matmul_p
         inner = conv2d_p if producer_name == "conv2d" else matmul_p
+        assert inner.lowering is not None
         dtype = ctx.avals_in[0].dtype
         primary = _primary(body, dtype)
         v_aval = body.invars[v_index].aval
@@ -219,7 +220,7 @@ def fuse_epilogues(jaxpr: Jaxpr) -> Jaxpr:
             if p.primitive is matmul_p and p.params.get("transpose_a") and p.params.get("transpose_b"):
                 continue
             others = [u for u in body.invars if u is not v]
-            hoist: set = set()
+            hoist: set | None = set()
             for u in others:  # inputs computed after the producer move before it, if they can
                 need = _deps_after(u, pk, eqns, defined_at)
                 if need is None or need & (removed | set(replace) | moved):

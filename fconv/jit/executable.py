@@ -19,6 +19,7 @@ from ..core.jaxpr import Jaxpr, Literal
 from ..runtime.array import Array
 from ..runtime.execute import get_kernel
 from ..runtime.launch import Alias, Buf, Scalar
+from ..runtime.transfer import to_device
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,19 @@ class ValueArg:
     value: Any
 
 
+@dataclass(frozen=True)
+class SlotOutput:
+    """A program output: the buffer in ``slot``, an array of ``aval``."""
+    slot: int
+    aval: Any
+
+
+@dataclass(frozen=True)
+class LiteralOutput:
+    """A program output that is a literal of the program (copied to the device per call)."""
+    value: Any
+
+
 class _Step:
     __slots__ = ("kernel", "gsize", "lsize", "args", "buffer_args", "literal_args", "launch", "eqn_index")
 
@@ -92,7 +106,7 @@ class Executable:
         self.steps: list[_Step] = []
         self.plans: list = []  # (eqn, KernelPlan | Alias) for inspection
         names: dict = {}
-        self._slot = {}      # buffer name -> slot index in the per-call buffer list
+        self._slot: dict[str, int] = {}  # buffer name -> slot index in the per-call buffer list
         self._slot_avals: list = []
         self._literal_slots: list = []  # (name, dtype)
         self._alias_of: dict = {}  # var name -> name whose buffer it shares
@@ -108,7 +122,7 @@ class Executable:
             self._new_slot(n, v.aval)
         lit_count = 0
         for k, e in enumerate(jaxpr.eqns):
-            ins = []
+            ins: list[Buf | Scalar] = []
             for x in e.inputs:
                 if isinstance(x, Literal):
                     sname = f"lit{lit_count}"
@@ -147,12 +161,12 @@ class Executable:
                 self.steps.append(_Step(kernel, tuple(launch.global_size),
                                         None if launch.local_size is None else tuple(launch.local_size),
                                         args, launch, k))
-        self.out_refs = []
+        self.out_refs: list[LiteralOutput | SlotOutput] = []
         for v in jaxpr.outvars:
             if isinstance(v, Literal):
-                self.out_refs.append(("literal", v))
+                self.out_refs.append(LiteralOutput(v.val))
             else:
-                self.out_refs.append(("slot", self._slot[self._resolve(name_of(v))], v.aval))
+                self.out_refs.append(SlotOutput(self._slot[self._resolve(name_of(v))], v.aval))
         self._n_inputs = len(self.in_names)
         self._static_literals = [val for _, val in self._literal_slots]
         self._plan_memo()
@@ -162,13 +176,14 @@ class Executable:
     def _plan_memo(self):
         """Launches whose results depend only on program inputs (weight transforms): keep their
         outputs in buffers of this executable and rerun them only for new input arrays."""
-        self._memo = {}        # step -> (input slots, output slots)
-        self._persist = {}     # slot -> persistent buffer (made on first use)
+        self._memo: dict[int, tuple[list[int], list[int]]] = {}  # step -> (input slots, output slots)
+        self._persist: dict[int, Any] = {}  # slot -> persistent buffer (made on first use)
         for n, st in enumerate(self.steps):
             outs = set(st.launch.pure_outputs)
             if not outs:
                 continue
-            in_slots, out_slots = [], []
+            in_slots: list[int] = []
+            out_slots: list[int] = []
             for b in st.buffer_args:
                 (out_slots if st.launch.args[b.index].name in outs else in_slots).append(b.slot)
             if all(s < self._n_inputs for s in in_slots) and all(
@@ -186,16 +201,17 @@ class Executable:
     def _plan_liveness(self):
         """Allocate each intermediate just before its first launch and drop it after its last,
         so the pool hands its memory to later intermediates (the queue is in order)."""
-        first, last = {}, {}
+        first: dict[int, int] = {}
+        last: dict[int, int] = {}
         for i, st in enumerate(self.steps):
             for b in st.buffer_args:
                 first.setdefault(b.slot, i)
                 last[b.slot] = i
-        keep = {ref[1] for ref in self.out_refs if ref[0] == "slot"}
+        keep = {ref.slot for ref in self.out_refs if isinstance(ref, SlotOutput)}
         n = len(self.steps)
-        self._alloc_at = [[] for _ in range(n)]
-        self._free_at = [[] for _ in range(n)]
-        self._alloc_upfront = []
+        self._alloc_at: list[list[int]] = [[] for _ in range(n)]
+        self._free_at: list[list[int]] = [[] for _ in range(n)]
+        self._alloc_upfront: list[int] = []
         for slot in range(self._n_inputs, len(self._slot_avals)):
             if slot in self._persist:
                 continue
@@ -210,8 +226,8 @@ class Executable:
             self._sizes[self._slot[name]] = max(int(nbytes), 1)
         # donation: an output first written after the last read of a donated input of the same
         # size takes that input's buffer instead of a new one (the queue is in order)
-        self._take = [[] for _ in range(n)]  # step -> [(out slot, donated input slot)]
-        taken = set()
+        self._take: list[list[tuple[int, int]]] = [[] for _ in range(n)]  # step -> [(out slot, donated slot)]
+        taken: set[int] = set()
         for d in self.donated:
             last_read = last.get(d, -1)
             for slot in sorted(keep, key=lambda s: first.get(s, -1)):
@@ -307,11 +323,10 @@ class Executable:
                 bufs[i] = None
         outs = []
         for ref in self.out_refs:
-            if ref[0] == "literal":
-                from ..runtime.transfer import to_device
-                outs.append(to_device(np.asarray(ref[1].val), dev))
+            if isinstance(ref, LiteralOutput):
+                outs.append(to_device(np.asarray(ref.value), dev))
             else:
-                outs.append(Array(bufs[ref[1]], ref[2], dev))
+                outs.append(Array(bufs[ref.slot], ref.aval, dev))
         for d in self.donated:  # donated arrays are deleted, as in JAX
             args[d].buffer = None
         return outs

@@ -9,6 +9,7 @@ strides); literal operands are inlined as constants.
 """
 from __future__ import annotations
 
+import functools
 import re
 
 import numpy as np
@@ -60,6 +61,10 @@ def _c_literal(val, dtype) -> str:
 _OPERAND = re.compile(r"\ba(\d+)\b")
 
 
+
+def _operand_name(names: list, m: re.Match) -> str:
+    return names[int(m.group(1))]
+
 def body_statements(body: FusedBody) -> tuple:
     """OpenCL C statements computing every member of ``body`` from ``a<i>`` (its inputs).
 
@@ -81,7 +86,7 @@ def body_statements(body: FusedBody) -> tuple:
             else:
                 operand_names.append(f"a{index[x]}")
         expr = e.primitive.ew_expr([x.aval for x in e.inputs], **e.params)
-        expr = _OPERAND.sub(lambda m, names_=operand_names: names_[int(m.group(1))], expr)
+        expr = _OPERAND.sub(functools.partial(_operand_name, operand_names), expr)
         out = e.out_binders[0]
         ct = dtypes.c_compute(out.aval.dtype)
         stmts.append(f"const {ct} t{k} = ({ct})({expr});")
