@@ -71,6 +71,20 @@ def float_define(dtype, op: str = "fconv") -> str:
     return _DEFINE[d]
 
 
+_FAMILY = {float16: "F16", float32: "F32", float64: "F64", int32: "I32", bool_: "BOOL"}
+
+
+def storage_define(dtype) -> str:
+    """The common.cl storage family of any fconv dtype (``-D FCONV_I32``, ``-D FCONV_F16`` ...)."""
+    return f"-D FCONV_{_FAMILY[np.dtype(dtype)]}"
+
+
+def out_define(dtype) -> str:
+    """The common.cl option storing a kernel's output as ``dtype`` when it differs from
+    the input's (``-D FCONV_OUT_F16`` ...; see kernels/common.cl)."""
+    return f"-D FCONV_OUT_{_FAMILY[np.dtype(dtype)]}"
+
+
 def result_type(*dtypes) -> np.dtype:
     """Promotion of array dtypes (NumPy's lattice restricted to fconv's dtypes)."""
     ds = [np.dtype(d) for d in dtypes]

@@ -20,14 +20,20 @@
  * Parameters: key (2 ints, read as uint), out, n (number of elements).
  * Options: -D RB_DIST, -D RB_OFFSET (counter offset, a uint), -D RB_P (bernoulli's
  * probability, an exact float literal), and one of
- * common.cl's -D FCONV_F32/F64/F16 (the real type of uniform/normal).
+ * common.cl's -D FCONV_F32/F64/F16 (the real type of uniform/normal). The output's
+ * type follows from RB_DIST: common.cl's FCONV_OUT_I32 for bits and pairs, FCONV_OUT_BOOL
+ * for bernoulli, else the storage type.
  * Integer arithmetic is on uint: addition wraps modulo 2^32, as the algorithm needs.
  */
-#include "common.cl"
-
 #ifndef RB_DIST
 #define RB_DIST 0
 #endif
+#if RB_DIST <= 1
+#define FCONV_OUT_I32
+#elif RB_DIST == 4
+#define FCONV_OUT_BOOL
+#endif
+#include "common.cl"
 #ifndef RB_OFFSET
 #define RB_OFFSET 0u
 #endif
@@ -53,15 +59,7 @@ inline uint2 threefry2x32(const uint k0, const uint k1, const uint c0, const uin
   return (uint2)(x0, x1);
 }
 
-#if RB_DIST <= 1
-typedef int rb_out_t;
-#elif RB_DIST == 4
-typedef uchar rb_out_t;
-#else
-typedef storage_t rb_out_t;
-#endif
-
-__kernel void random_bits(__global const int *restrict key, __global rb_out_t *restrict out,
+__kernel void random_bits(__global const int *restrict key, __global out_t *restrict out,
                           const int n) {
   const int i = get_global_id(0);
   if (i >= n) return;
@@ -69,30 +67,30 @@ __kernel void random_bits(__global const int *restrict key, __global rb_out_t *r
   /* the high counter word is 0: outputs have fewer than 2^31 elements and the offset is 32-bit */
   const uint2 b = threefry2x32((uint)key[0], (uint)key[1], 0u, c);
 #if RB_DIST == 0
-  out[i] = (int)(b.x ^ b.y);
+  STORE_OUT(out, i, b.x ^ b.y);
 #elif RB_DIST == 1
-  out[2 * i] = (int)b.x;
-  out[2 * i + 1] = (int)b.y;
+  STORE_OUT(out, 2 * i, b.x);
+  STORE_OUT(out, 2 * i + 1, b.y);
 #elif RB_DIST == 2
   #if defined(FCONV_F64)
   const ulong w = (((ulong)b.x) << 32) | (ulong)b.y;
-  STORE(out, i, (double)(w >> 12) * 0x1.0p-52);
+  STORE_OUT(out, i, (double)(w >> 12) * 0x1.0p-52);
   #elif defined(FCONV_F16)
-  STORE(out, i, (float)(((b.x ^ b.y) & 0xffffu) >> 6) * 0x1.0p-10f);
+  STORE_OUT(out, i, (float)(((b.x ^ b.y) & 0xffffu) >> 6) * 0x1.0p-10f);
   #else
-  STORE(out, i, (float)((b.x ^ b.y) >> 9) * 0x1.0p-23f);
+  STORE_OUT(out, i, (float)((b.x ^ b.y) >> 9) * 0x1.0p-23f);
   #endif
 #elif RB_DIST == 4
-  out[i] = (uchar)((float)((b.x ^ b.y) >> 9) * 0x1.0p-23f < (RB_P));
+  STORE_OUT(out, i, (float)((b.x ^ b.y) >> 9) * 0x1.0p-23f < (RB_P));
 #else
   #if defined(FCONV_F64)
   const double u1 = ((double)b.x + 1.0) * 0x1.0p-32;   /* (0, 1] */
   const double u2 = (double)b.y * 0x1.0p-32;           /* [0, 1) */
-  STORE(out, i, sqrt(-2.0 * log(u1)) * cospi(2.0 * u2));
+  STORE_OUT(out, i, sqrt(-2.0 * log(u1)) * cospi(2.0 * u2));
   #else
   const float u1 = (float)((b.x >> 8) + 1u) * 0x1.0p-24f;  /* (0, 1] */
   const float u2 = (float)(b.y >> 8) * 0x1.0p-24f;         /* [0, 1) */
-  STORE(out, i, sqrt(-2.0f * log(u1)) * cospi(2.0f * u2));
+  STORE_OUT(out, i, sqrt(-2.0f * log(u1)) * cospi(2.0f * u2));
   #endif
 #endif
 }

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import dtypes
-from ..runtime.launch import Buf, GeneratedSource, KernelPlan, Launch
+from ..runtime.launch import GeneratedSource, KernelPlan, Launch
 
 
 @dataclass(frozen=True)
@@ -197,4 +197,4 @@ def plan_elementwise(name: str, shape, inputs: list, outputs: list, exprs: list,
 
 
 __all__ = ["Operand", "plan_elementwise", "kernel_source", "broadcast_strides", "classify",
-           "contiguous_strides", "Buf"]
+           "contiguous_strides"]

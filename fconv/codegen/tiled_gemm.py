@@ -16,12 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..runtime.launch import Buf, Launch
+from .partial_sum import partial_sum_launch
 
 SOURCE = "gemm/tiled.cl"
-SUM_SOURCE = "conv/implicit_gemm.cl"
+_DTYPE_OF_OPTION = {"-D FCONV_F32": "float32", "-D FCONV_F64": "float64", "-D FCONV_F16": "float16"}
 MODES = {"gemm": 0, "conv": 1, "bwd_w": 2}
 MMA_KINDS = {None: 0, "tf32": 1, "f16": 2}
 
@@ -152,8 +151,9 @@ def tiled_launch(mode: str, defines: dict, cfg: TileConfig, dtype_opt: str, M: i
                  K: int, batch: int, bufs: tuple, note: str, splits: int = 1,
                  part: str | None = None, out: str | None = None, real_size: int = 4,
                  temps: dict | None = None, epilogue=None) -> list:
-    """The launches of one tiled problem: ``tgemm`` (and, with ``splits`` > 1, sum_parts
-    from ``part`` into ``out``; ``temps`` receives the partials' size in bytes)."""
+    """The launches of one tiled problem: ``tgemm`` (and, with ``splits`` > 1, partial_sum
+    from ``part`` into ``out``, scattered into a conv's output layout with the epilogue
+    hook there; ``temps`` receives the partials' size in bytes)."""
     cfg.check()
     kch = _ceil(_ceil(K, splits), cfg.BK) * cfg.BK if splits > 1 else max(K, 1)
     opts = (dtype_opt, f"-D TG_MODE={MODES[mode]}", *cfg.options(), f"-D SPLITS={splits}",
@@ -171,12 +171,14 @@ def tiled_launch(mode: str, defines: dict, cfg: TileConfig, dtype_opt: str, M: i
     if splits > 1:
         size = batch * M * N
         temps[part] = max(temps.get(part, 0), splits * size * real_size)
-        if mode == "conv":   # scatter the sum into the conv's output layout, epilogue hook there
-            launches.append(Launch(SOURCE, "tg_sum_conv", opts, (size,), None, (Buf(part), Buf(out)),
-                                   f"sum {splits} partials",
-                                   epilogue=(epilogue[0], 1) if epilogue else None))
-        else:
-            launches.append(Launch(SUM_SOURCE, "sum_parts", (dtype_opt, "-D PARTS_REAL"), (size,), None,
-                                   (Buf(part), Buf(out), np.int32(splits), np.int64(size)),
-                                   f"sum {splits} partials"))
+        scatter = None
+        if mode == "conv":   # C(g, m, (nb, oh, ow)) -> out[nb][g*OGOUT + m][oh*YSH + YOH][ow*YSW + YOW]
+            d = {k: int(v) for k, v in defines.items()}
+            plane = d["YH"] * d["YW"]
+            scatter = ((d["OW"], d["OH"], d["NB"], M),
+                       (d["YSW"], d["YSH"] * d["YW"], d["CO"] * plane, plane, d["OGOUT"] * plane),
+                       d["YOH"] * d["YW"] + d["YOW"])
+        launches.append(partial_sum_launch(
+            _DTYPE_OF_OPTION[dtype_opt], part, out, splits, size, scatter=scatter,
+            epilogue=(epilogue[0], 1) if (epilogue and mode == "conv") else None))
     return launches

@@ -14,7 +14,7 @@ backward_data      dy, w          ``dw_bwd_data`` -> dx (N, C, H, W), a gather
                                   (stride phases, no zero-stuffing, no atomics)
 backward_weights   x, dy          ``dw_bwd_weights_part`` -> temp partials
                                   (O, KH*KW, N*ceil(OH/WROWS)), then
-                                  ``dw_bwd_weights_reduce`` -> dw (O, 1, KH, KW),
+                                  ``partial_sum`` -> dw (O, 1, KH, KW),
                                   summing the partials in a fixed order
 =================  =============  ==============================================
 
@@ -50,6 +50,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ..codegen.partial_sum import partial_sum_launch
 from ..runtime.launch import Buf, KernelPlan, Launch
 from .naive import resolve_names
 from .spec import ConvSpec, dtype_name, dtype_option
@@ -172,14 +173,12 @@ def plan_depthwise(device, spec: ConvSpec, direction: str, dtype="float32",
     npart = spec.N * nrc
     if kh_outer is None:
         kh_outer = kt > MAX_TAP_ACCUMULATORS
-    opts += [f"-D DW_WROWS={wrows}", f"-D DW_NP={npart}", f"-D DW_WKH_OUTER={int(bool(kh_outer))}",
-             "-D DW_ONLY=3"]
+    opts += [f"-D DW_WROWS={wrows}", f"-D DW_WKH_OUTER={int(bool(kh_outer))}", "-D DW_ONLY=3"]
     acc_bytes = 8 if dt == "float64" else 4
     part = Launch(SOURCE, "dw_bwd_weights_part", tuple(opts), (nrc, spec.O, spec.N), None,
                   (Buf(nm["x"]), Buf(nm["dy"]), Buf(TEMP_PART)),
                   note=f"depthwise bwd-weights partials {vw}x{nch} wrows={wrows}")
-    red = Launch(SOURCE, "dw_bwd_weights_reduce", tuple(opts), (spec.O * kt,), None,
-                 (Buf(TEMP_PART), Buf(nm["dw"])),
-                 note=f"depthwise bwd-weights reduce {npart} partials")
+    red = partial_sum_launch(dt, TEMP_PART, nm["dw"], npart, spec.O * kt, element_major=True,
+                             note=f"depthwise bwd-weights reduce {npart} partials")
     return KernelPlan(launches=[part, red], temps={TEMP_PART: spec.O * kt * npart * acc_bytes},
                       info=dict(tiles=info, wrows=wrows, partials=npart, kh_outer=bool(kh_outer)))

@@ -31,6 +31,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ..codegen.partial_sum import partial_sum_launch
 from ..runtime.launch import Buf, KernelPlan, Launch
 from .naive import resolve_names
 from .spec import DTYPE_SIZES, ConvSpec, dtype_name, dtype_option
@@ -171,7 +172,8 @@ def plan_im2col(device, spec: ConvSpec, direction: str, dtype="float32",
         _grouped_gemm(device, plan, 1, G, a=a, b=(TEMP_COLS, 0, 0, s_g), c=(out, 0, 0, OG * K),
                       M=OG, N=K, K=m * P, dtype=dt, trans_b=True, lda=lda, ldb=m * P, ldc=K)
         if i > 0:
-            launch("accumulate", (O * K,), (Buf(nm["dw"]), Buf(TEMP_DW)), "accumulate dw")
+            plan.launches.append(partial_sum_launch(dt, TEMP_DW, nm["dw"], 1, O * K, parts_real=False,
+                                                    accumulate=True, note="accumulate dw"))
     return plan
 
 

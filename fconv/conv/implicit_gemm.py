@@ -26,12 +26,12 @@ backward_data (dy, w -> dx)
 backward_weights (x, dy -> dw)
     1x1, stride 1, no padding (float32/float64, or N == 1): one GEMM batched over
     (n, g), ``part[n, g] (OG x CG) = dy[n, g] (OG x P) @ x[n, g]^T`` (trans_b),
-    then ``sum_parts`` adds the N partials in a fixed order (N == 1 writes dw
+    then ``partial_sum`` (kernels/partial_sum.cl) adds the N partials in a fixed order (N == 1 writes dw
     directly). Otherwise ``to_nhwc`` (dy -> dyt[n][p][g][OGP]) and one
     ``ig_bwd_weights`` launch, each work-item MWI rows of k x NWI output channels
     reducing over a chunk of the N*OH*OW positions (~BW_CHUNK, so that chunk of
     dyt stays in cache for every k block) with x gathered on the fly; with more
-    than one chunk ``sum_parts`` adds the float partial sums in a fixed order.
+    than one chunk ``partial_sum`` adds the float partial sums in a fixed order.
     Deterministic, no atomics.
 
 On GPUs (or with ``tune={"TILED": 1}``, or ``FCONV_FORCE_TILED=1``) every direction
@@ -57,6 +57,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ..codegen.partial_sum import partial_sum_launch
 from ..runtime.launch import Buf, KernelPlan, Launch
 from .naive import resolve_names
 from .spec import DTYPE_SIZES, ConvSpec, dtype_name, dtype_option
@@ -354,8 +355,8 @@ def plan_implicit_gemm(device, spec: ConvSpec, direction: str, dtype="float32",
     plan.temps[TEMP_DYT] = spec.N * P * G * ogp * _REAL_SIZES[dt]
     opts = (dtype_option(dt), *spec.defines(), "-D IG_BWD_W", f"-D IG_OGP={ogp}",
             f"-D IG_OB={ogp // nwi}", f"-D BW_ROWS={rows}", *_tune_opts(t))
-    if chunks > 1:
-        opts += ("-D BW_PARTS",)
+    if chunks > 1:   # dw is the temporary of partial sums, kept in `real`
+        opts += ("-D FCONV_OUT_REAL",)
     plan.launches.append(Launch(SOURCE, "to_nhwc", opts, (_ceil(P, 16), spec.N), None,
                                 (Buf(nm["dy"]), Buf(TEMP_DYT)), "dy to nhwc"))
     out = nm["dw"] if chunks == 1 else TEMP_PART
@@ -448,12 +449,9 @@ def plan_tiled_conv(device, spec: ConvSpec, direction: str, dt: str, nm: Mapping
 
 def _sum_parts(plan: KernelPlan, dt: str, count: int, size: int, out: str,
                real: bool = False) -> None:
-    """Append sum_parts: out = sum of ``count`` partials of ``size`` in TEMP_PART (fixed order;
+    """Append partial_sum: out = sum of ``count`` partials of ``size`` in TEMP_PART (fixed order;
     ``real``: the partials are of the compute type, else of the storage type)."""
-    opts = (dtype_option(dt),) + (("-D PARTS_REAL",) if real else ())
-    plan.launches.append(Launch(SOURCE, "sum_parts", opts, (size,), None,
-                                (Buf(TEMP_PART), Buf(out), np.int32(count), np.int64(size)),
-                                f"sum {count} partials"))
+    plan.launches.append(partial_sum_launch(dt, TEMP_PART, out, count, size, parts_real=real))
 
 
 def _bw_rows(spec: ConvSpec, K: int) -> int:

@@ -15,7 +15,7 @@ backward_data      dy, w          conv2d_tiled_bwd_data -> dx (N, C, H, W): SH*S
                                   phases, each a dense stride-1 gather (no atomics)
 backward_weights   x, dy          conv2d_tiled_bwd_weights -> dw (O, C/G, KH, KW),
                                   the N*OH*OW reduction split over TL_SPLIT
-                                  work-groups + conv2d_tiled_sum_partials (fixed order)
+                                  work-groups + partial_sum (fixed order)
 =================  =============  =====================================================
 
 Every direction runs any kernel size, stride, dilation, padding (including
@@ -56,6 +56,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ..codegen.partial_sum import partial_sum_launch
 from ..runtime.launch import Buf, KernelPlan, Launch
 from .naive import resolve_names
 from .spec import ConvSpec, dtype_name, dtype_option
@@ -463,7 +464,8 @@ def plan_tiled_local(device, spec: ConvSpec, direction: str, dtype="float32",
                          f"device's {dev.max_wg}")
     split = t["SPLIT"]
     keys = ("TO", "RO", "TC", "RK", "NTK", "TR", "TP", "VW", "SPLIT", "XPAD", "WPAD")
-    extra = ("-D TL_BWD_WEIGHTS",) + (("-D TL_PARTIAL",) if split > 1 else ())
+    # with splits, `out` is the temporary of partial dw's, in `real` (common.cl's FCONV_OUT_REAL)
+    extra = ("-D TL_BWD_WEIGHTS",) + (("-D FCONV_OUT_REAL",) if split > 1 else ())
     opts = _opts(dt, spec, t, keys, extra)
     gsize = (t["NTK"] * _ceil(spec.OG, t["TO"]), nto * spec.groups * _ceil(spec.CG, t["TC"]), split)
     out = TEMP_PARTIAL if split > 1 else nm["dw"]
@@ -475,9 +477,8 @@ def plan_tiled_local(device, spec: ConvSpec, direction: str, dtype="float32",
     if split > 1:
         total = spec.O * spec.CG * kk
         plan.temps[TEMP_PARTIAL] = split * total * real
-        plan.launches.append(Launch(SOURCE, "conv2d_tiled_sum_partials", opts, (total,), None,
-                                    (Buf(TEMP_PARTIAL), Buf(nm["dw"])),
-                                    f"tiled_local dw: sum of {split} partials"))
+        plan.launches.append(partial_sum_launch(dt, TEMP_PARTIAL, nm["dw"], split, total,
+                                                note=f"tiled_local dw: sum of {split} partials"))
     return plan
 
 

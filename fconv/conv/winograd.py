@@ -561,7 +561,7 @@ def transforms_source() -> str:
     def lit(c: Fraction) -> str:
         exact = c.denominator & (c.denominator - 1) == 0  # a power of two: exact in binary
         s = repr(float(c)) if exact else "%.17g" % float(c)
-        return f"K({s})"
+        return f"REAL_C({s})"
 
     def fn(name, mat, comment, T="real"):
         lines = [f"/* {comment} */",

@@ -27,8 +27,8 @@
  *   dw_bwd_weights_part(x, dy, part)         global (NRC, O, N), NRC = ceil(OH/DW_WROWS)
  *       part[(o*KH*KW + tap)*N*NRC + n*NRC + rc] = the tap's sum over the DW_WROWS
  *       output rows of chunk rc of sample n (lane sums in a fixed order).
- *   dw_bwd_weights_reduce(part, dw)          global (O*KH*KW)
- *       dw[o, 0, kh, kw] = sum over the N*NRC partials in index order.
+ *   then partial_sum (partial_sum.cl, element-major: PS_LAYOUT=1) adds each (o, tap)'s
+ *   N*NRC partials in index order into dw[o, 0, kh, kw].
  *   Deterministic, no atomics. `part` is a temporary of `real` (float for F16).
  *
  * Parameters (-D): ConvSpec.defines() (CV_*), FCONV_F32/F64/F16 (common.cl) and
@@ -42,7 +42,6 @@
  *   DW_WROWS  output rows per partial sum (dw_bwd_weights_part)
  *   DW_WKH_OUTER  1: dw_bwd_weights_part loops over kernel rows outermost (KW
  *             accumulators; for large kernels), 0: all KH*KW accumulators at once
- *   DW_NP     partials per (o, tap) = N * NRC (dw_bwd_weights_reduce)
  *   DW_ONLY   1, 2 or 3: build only the forward, backward-data or backward-weights
  *             kernels (a third of the build time); unset builds all
  */
@@ -59,9 +58,6 @@
 #endif
 #ifndef DW_WROWS
 #define DW_WROWS 8
-#endif
-#ifndef DW_NP
-#define DW_NP 1
 #endif
 #ifndef DW_SPLIT
 #define DW_SPLIT 1
@@ -90,15 +86,9 @@ typedef DW_CAT(real, DW_VW) realv;
 #define GSTOREV(p, v) DW_GSTOREV_(DW_VW, p, v)
 
 /* integer vectors with the lanes' width (select and shuffle masks), lane numbers */
-#if defined(FCONV_F64)
-typedef DW_CAT(long, DW_VW) ivecv;
-typedef DW_CAT(ulong, DW_VW) uvecv;
-#define DW_AS_UVEC(v) DW_CAT(as_ulong, DW_VW)(v)
-#else
-typedef DW_CAT(int, DW_VW) ivecv;
-typedef DW_CAT(uint, DW_VW) uvecv;
-#define DW_AS_UVEC(v) DW_CAT(as_uint, DW_VW)(v)
-#endif
+typedef DW_CAT(REAL_INT, DW_VW) ivecv;
+typedef DW_CAT(REAL_UINT, DW_VW) uvecv;
+#define DW_AS_UVEC(v) DW_CAT(DW_CAT(as_, REAL_UINT), DW_VW)(v)
 /* DW_LANES(F) = F(0), F(1), ..., F(DW_VW - 1): a vector built lane by lane, in registers */
 #if DW_VW == 16
 #define DW_LANES(F) F(0), F(1), F(2), F(3), F(4), F(5), F(6), F(7), \
@@ -406,16 +396,5 @@ void dw_bwd_weights_part(__global const storage_t *restrict x,
     for (int t = 0; t < DW_KT; ++t)
         part[((long)o * DW_KT + t) * np + (long)n * DW_NRC + rc] = dw_hsum(acc[t]);
 #endif
-}
-
-__kernel void dw_bwd_weights_reduce(__global const real *restrict part,
-                                    __global storage_t *restrict dw)
-{
-    const int i = get_global_id(0);
-    if (i >= CV_O * DW_KT) return;
-    const __global real *p = part + (long)i * DW_NP;
-    real s = (real)0;
-    for (int k = 0; k < DW_NP; ++k) s += p[k];
-    STORE(dw, i, s);
 }
 #endif

@@ -17,7 +17,8 @@
  *                                          element (no atomics)
  *   nchw_to_gonp(dy, dyt, n0, nb)          global (P, O, nb):
  *                                          dyt[o][n*P + p] = dy[n0+n, o, p]
- *   accumulate(dst, src)                   global (count,): dst[i] += src[i]
+ * (Batch chunks of backward-weights add their dw into the first through
+ * partial_sum.cl's PS_ACCUMULATE.)
  *
  * Parameters (-D): ConvSpec.defines() (CV_*) and FCONV_F32/F64/F16.
  */
@@ -92,11 +93,4 @@ __kernel void nchw_to_gonp(__global const storage_t *restrict dy,
     const int n = get_global_id(2);
     if (p >= CV_P) return;
     STORE(dyt, (o * nb + n) * CV_P + p, LOAD(dy, ((n0 + n) * CV_O + o) * CV_P + p));
-}
-
-__kernel void accumulate(__global storage_t *restrict dst,
-                         __global const storage_t *restrict src)
-{
-    const long i = get_global_id(0);
-    STORE(dst, i, LOAD(dst, i) + LOAD(src, i));
 }

@@ -50,17 +50,16 @@
  *                                 * x[n, g*CG+c, oh*SH-PT+kh*DH, ow*SW-PL+kw*DW]
  *       chunk s: rows [s*BW_ROWS, (s+1)*BW_ROWS) of the N*OH rows (n, oh), so the
  *       chunk of dyt is reused from cache by every k block; with S > 1, dw is a
- *       temporary of S partial sums (type real, -D BW_PARTS) that sum_parts adds in a
- *       fixed order.
+ *       temporary of S partial sums (type real: common.cl's -D FCONV_OUT_REAL) that
+ *       partial_sum (partial_sum.cl) adds in a fixed order.
  *       Work-item: MWI consecutive k rows x NWI output channels, reducing over
  *       its chunk in a fixed order (deterministic, no atomics). Rows are numbered
  *       k = (kh*KW + kw)*CG + c with BW_ORDER=1 (rows share their tap: no per-row
  *       bounds) or k = (c*KH + kh)*KW + kw with BW_ORDER=0. Per position the
  *       padding test is hoisted into ranges of (oh, ow) valid for all rows (fast
  *       loop) and guarded edges. -D IG_BWD_W, CV_*, IG_OGP, IG_OB, BW_ORDER, BW_ROWS.
- *   sum_parts(part, out, count, stride)  global (size,): out[i] = sum_n part[n*stride+i]
- *       (fixed order; partial dw of ig_bwd_weights chunks, type real with -D PARTS_REAL,
- *       or the 1x1 backward-weights GEMM's per-sample products, storage type).
+ *   (the partial dw of ig_bwd_weights chunks, and the 1x1 backward-weights GEMM's
+ *   per-sample products, are added by partial_sum.cl)
  *
  * Tunables (-D): MWI (positions, channels or k rows per work-item), VW (vector width:
  * 4, 8, 16), NWV (vectors per work-item), BW_ORDER, BW_ROWS (backward-weights rows
@@ -372,20 +371,13 @@ __kernel void to_nhwc(__global const storage_t *restrict dy, __global real *rest
 #define BW_ORDER 1
 #endif
 #define BW_K (CV_CG * CV_KH * CV_KW)
-/* with several chunks the output is the temporary of partial sums, kept in `real` */
-#ifdef BW_PARTS
-#define BW_OUT_T real
-#define BW_STORE(p, i, v) ((p)[i] = (v))
-#else
-#define BW_OUT_T storage_t
-#define BW_STORE(p, i, v) STORE(p, i, v)
-#endif
+/* with several chunks dw is the temporary of partial sums, in `real` (FCONV_OUT_REAL) */
 #define BW_HW (CV_H * CV_W)
 
 __kernel __attribute__((vec_type_hint(realV)))
 void ig_bwd_weights(__global const storage_t *restrict x,
                     __global const real *restrict dyt,
-                    __global BW_OUT_T *restrict dw)
+                    __global out_t *restrict dw)
 {
     const int k0 = get_global_id(0) * MWI;
     const int g = get_global_id(1) / IG_OB;
@@ -477,28 +469,9 @@ void ig_bwd_weights(__global const storage_t *restrict x,
             if (r < nrows) {
                 for (int e = 0; e < VW; ++e)
                     if (o0 + e < CV_OG)
-                        BW_STORE(dw, (long)s * (CV_O * BW_K) + (long)(g * CV_OG + o0 + e) * BW_K + dwi[r], t[e]);
+                        STORE_OUT(dw, (long)s * (CV_O * BW_K) + (long)(g * CV_OG + o0 + e) * BW_K + dwi[r], t[e]);
             }
         }
     }
 }
 #endif /* IG_BWD_W */
-
-/* ------------------------------------------------------------------ reduction */
-#ifdef PARTS_REAL
-#define PART_T real
-#define PART_LOAD(p, i) ((p)[i])
-#else
-#define PART_T storage_t
-#define PART_LOAD(p, i) LOAD(p, i)
-#endif
-__kernel void sum_parts(__global const PART_T *restrict part, __global storage_t *restrict out,
-                        int count, long stride)
-{
-    const long i = get_global_id(0);
-    if (i >= stride) return;
-    real acc = (real)0;
-    for (int n = 0; n < count; ++n)
-        acc += PART_LOAD(part, n * stride + i);
-    STORE(out, i, acc);
-}

@@ -45,12 +45,12 @@
  *       staging dy (chunk x TL_TO) and the x patch (TL_TC x BW_XR x BW_XC) in
  *       local memory. Work-item (p, q): taps k = p + j*TL_NTK (j < TL_RK),
  *       channels o0 + q*TL_RO + i; with TL_VW > 1 its accumulators are
- *       vectors over TL_VW pixels, summed at the end. With TL_PARTIAL, `out`
- *       is a `real` buffer of TL_SPLIT partial dw's (split-major) that
- *       conv2d_tiled_sum_partials adds in a fixed order; else `out` is dw.
+ *       vectors over TL_VW pixels, summed at the end. With TL_SPLIT > 1, `out`
+ *       is a `real` buffer (common.cl's -D FCONV_OUT_REAL) of TL_SPLIT partial
+ *       dw's (split-major) that partial_sum (partial_sum.cl) adds in a fixed
+ *       order; else `out` is dw.
  *       Deterministic (no atomics).
  *       NDRange (TL_NTK * ceil(OG/TL_TO), TL_NTO * G * ceil(CG/TL_TC), TL_SPLIT).
- *   conv2d_tiled_sum_partials(part, dw)  dw[i] = sum_s part[s*O*CG*KH*KW + i], s ascending.
  *
  * Tunables (-D from fconv/conv/tiled_local.py, chosen from the device):
  *   TL_TO, TL_RO    channels of the work-group tile / of a work-item (TL_NTO = TL_TO/TL_RO)
@@ -67,7 +67,7 @@
  *                   keeps rows 16-byte aligned so TL_RO % 4 == 0 loads 128 bits
  *   TL_TSH, TL_TSW, TL_DDH, TL_DDW, TL_MTH, TL_MTW   bwd_data phase geometry:
  *                   SH/gcd(SH,DH), DH/gcd(SH,DH), ceil(KH/TL_TSH) (the same for W)
- *   TL_TC, TL_RK, TL_NTK, TL_TR, TL_TP, TL_SPLIT, TL_PARTIAL   bwd_weights
+ *   TL_TC, TL_RK, TL_NTK, TL_TR, TL_TP, TL_SPLIT   bwd_weights
  *
  * Note: remainders are written x - (x/d)*d, never `%` beside a `/` of the same
  * operands: LLVM then inserts a `freeze` that Oclgrind cannot execute, and with
@@ -502,18 +502,10 @@ void conv2d_tiled_bwd_data(__global const storage_t *restrict dy,
 #define BW_CBLK CEIL_DIV(CV_CG, TL_TC)
 #define BW_TK (TL_TC * CV_KK)
 
-#ifdef TL_PARTIAL
-typedef real bw_out_t;
-#define BW_STORE(p, i, v) ((p)[i] = (v))
-#else
-typedef storage_t bw_out_t;
-#define BW_STORE(p, i, v) STORE(p, i, v)
-#endif
-
 __kernel __attribute__((reqd_work_group_size(TL_NTK, TL_NTO, 1))) TL_HINT
 void conv2d_tiled_bwd_weights(__global const storage_t *restrict x,
                               __global const storage_t *restrict dy,
-                              __global bw_out_t *restrict out)
+                              __global out_t *restrict out)
 {
     __local real dyl[BW_NP * TL_WS] TL_ALIGNED;
     __local real xl[TL_TC * BW_XR * BW_XCP];
@@ -590,7 +582,7 @@ void conv2d_tiled_bwd_weights(__global const storage_t *restrict x,
         barrier(CLK_LOCAL_MEM_FENCE);
     }
 
-    __global bw_out_t *outs = out + (long)s * CV_O * CV_CG * CV_KK;
+    __global out_t *outs = out + (long)s * CV_O * CV_CG * CV_KK;
 #pragma unroll
     for (int i = 0; i < TL_RO; ++i) {
         const int o = o0 + q * TL_RO + i;
@@ -602,18 +594,8 @@ void conv2d_tiled_bwd_weights(__global const storage_t *restrict x,
             real v = (real)0;
             for (int l = 0; l < TL_VW; ++l) v += t[l];
             if (o < CV_OG && k < BW_TK && c0 + k / CV_KK < CV_CG)
-                BW_STORE(outs, ((long)(g * CV_OG + o) * CV_CG + c0) * CV_KK + k, v);
+                STORE_OUT(outs, ((long)(g * CV_OG + o) * CV_CG + c0) * CV_KK + k, v);
         }
     }
-}
-
-__kernel void conv2d_tiled_sum_partials(__global const real *restrict part,
-                                        __global storage_t *restrict dw)
-{
-    const long i = get_global_id(0);
-    if (i >= (long)CV_O * CV_CG * CV_KK) return;
-    real acc = (real)0;
-    for (int s = 0; s < TL_SPLIT; ++s) acc += part[(long)s * CV_O * CV_CG * CV_KK + i];
-    STORE(dw, i, acc);
 }
 #endif /* TL_BWD_WEIGHTS */

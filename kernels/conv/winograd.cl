@@ -26,7 +26,7 @@
  * row kernels) and padding columns hold zeros. The batch is processed in
  * chunks of WG_NT columns starting at column c0 (a kernel argument).
  *
- * Workspaces (ws_t: double for FCONV_F64, else float — half storage keeps its
+ * Workspaces (of `real`: double for FCONV_F64, else float — half storage keeps its
  * transformed tiles in float), per chunk:
  *   U[p*COUT*WU_LD + co*WU_LD + ci]    transformed filters         (T*COUT*CIG)
  *   V[p*WS_P + c*WS_C + (col-c0)*WS_T] transformed input tiles     (T*CIN*NT)
@@ -102,14 +102,6 @@
 #define WU_LD WG_CIG
 #endif
 
-#if defined(FCONV_F64)
-typedef double ws_t;
-#define K(x) x
-#else
-typedef float ws_t;
-#define K(x) x##f
-#endif
-
 #ifdef CONV_EPILOGUE
 #define CONV_HAS_EPILOGUE 1
 #else
@@ -138,8 +130,8 @@ inline void wino_w_1d(const real *in, const int is, real *out, const int os)
     const real i1 = in[1 * is];
     const real i2 = in[2 * is];
     out[0 * os] = i0;
-    out[1 * os] = K(0.5) * i0 + K(0.5) * i1 + K(0.5) * i2;
-    out[2 * os] = K(0.5) * i0 - K(0.5) * i1 + K(0.5) * i2;
+    out[1 * os] = REAL_C(0.5) * i0 + REAL_C(0.5) * i1 + REAL_C(0.5) * i2;
+    out[2 * os] = REAL_C(0.5) * i0 - REAL_C(0.5) * i1 + REAL_C(0.5) * i2;
     out[3 * os] = i2;
 }
 /* out[0..1] = A^T in[0..3]  (output tile) */
@@ -169,9 +161,9 @@ inline void wino_dw_1d(const real *in, const int is, real *out, const int os)
     const real i1 = in[1 * is];
     const real i2 = in[2 * is];
     const real i3 = in[3 * is];
-    out[0 * os] = i0 + K(0.5) * i1 + K(0.5) * i2;
-    out[1 * os] = K(0.5) * i1 - K(0.5) * i2;
-    out[2 * os] = K(0.5) * i1 + K(0.5) * i2 + i3;
+    out[0 * os] = i0 + REAL_C(0.5) * i1 + REAL_C(0.5) * i2;
+    out[1 * os] = REAL_C(0.5) * i1 - REAL_C(0.5) * i2;
+    out[2 * os] = REAL_C(0.5) * i1 + REAL_C(0.5) * i2 + i3;
 }
 /* the same on vectors of 16 tiles (the explicit-vector row kernels) */
 /* B^T on real16 */
@@ -217,12 +209,12 @@ inline void wino_in_1d(const real *in, const int is, real *out, const int os)
     const real i3 = in[3 * is];
     const real i4 = in[4 * is];
     const real i5 = in[5 * is];
-    out[0 * os] = i0 + K(1.5) * i1 - K(2.0) * i2 - K(1.5) * i3 + i4;
-    out[1 * os] = -i1 - K(2.5) * i2 - K(0.5) * i3 + i4;
-    out[2 * os] = i1 + K(0.5) * i2 - K(2.5) * i3 + i4;
-    out[3 * os] = -K(0.5) * i1 - i2 + K(0.5) * i3 + i4;
-    out[4 * os] = K(2.0) * i1 - i2 - K(2.0) * i3 + i4;
-    out[5 * os] = i1 + K(1.5) * i2 - K(2.0) * i3 - K(1.5) * i4 + i5;
+    out[0 * os] = i0 + REAL_C(1.5) * i1 - REAL_C(2.0) * i2 - REAL_C(1.5) * i3 + i4;
+    out[1 * os] = -i1 - REAL_C(2.5) * i2 - REAL_C(0.5) * i3 + i4;
+    out[2 * os] = i1 + REAL_C(0.5) * i2 - REAL_C(2.5) * i3 + i4;
+    out[3 * os] = -REAL_C(0.5) * i1 - i2 + REAL_C(0.5) * i3 + i4;
+    out[4 * os] = REAL_C(2.0) * i1 - i2 - REAL_C(2.0) * i3 + i4;
+    out[5 * os] = i1 + REAL_C(1.5) * i2 - REAL_C(2.0) * i3 - REAL_C(1.5) * i4 + i5;
 }
 /* out[0..5] = G in[0..2]  (filter) */
 inline void wino_w_1d(const real *in, const int is, real *out, const int os)
@@ -231,10 +223,10 @@ inline void wino_w_1d(const real *in, const int is, real *out, const int os)
     const real i1 = in[1 * is];
     const real i2 = in[2 * is];
     out[0 * os] = i0;
-    out[1 * os] = -K(0.33333333333333331) * i0 - K(0.33333333333333331) * i1 - K(0.33333333333333331) * i2;
-    out[2 * os] = K(0.33333333333333331) * i0 - K(0.33333333333333331) * i1 + K(0.33333333333333331) * i2;
-    out[3 * os] = K(0.066666666666666666) * i0 + K(0.13333333333333333) * i1 + K(0.26666666666666666) * i2;
-    out[4 * os] = -K(1.0666666666666667) * i0 + K(0.53333333333333333) * i1 - K(0.26666666666666666) * i2;
+    out[1 * os] = -REAL_C(0.33333333333333331) * i0 - REAL_C(0.33333333333333331) * i1 - REAL_C(0.33333333333333331) * i2;
+    out[2 * os] = REAL_C(0.33333333333333331) * i0 - REAL_C(0.33333333333333331) * i1 + REAL_C(0.33333333333333331) * i2;
+    out[3 * os] = REAL_C(0.066666666666666666) * i0 + REAL_C(0.13333333333333333) * i1 + REAL_C(0.26666666666666666) * i2;
+    out[4 * os] = -REAL_C(1.0666666666666667) * i0 + REAL_C(0.53333333333333333) * i1 - REAL_C(0.26666666666666666) * i2;
     out[5 * os] = i2;
 }
 /* out[0..3] = A^T in[0..5]  (output tile) */
@@ -247,9 +239,9 @@ inline void wino_out_1d(const real *in, const int is, real *out, const int os)
     const real i4 = in[4 * is];
     const real i5 = in[5 * is];
     out[0 * os] = i0 + i1 + i2 + i3 + i4;
-    out[1 * os] = i1 - i2 + K(2.0) * i3 - K(0.5) * i4;
-    out[2 * os] = i1 + i2 + K(4.0) * i3 + K(0.25) * i4;
-    out[3 * os] = i1 - i2 + K(8.0) * i3 - K(0.125) * i4 + i5;
+    out[1 * os] = i1 - i2 + REAL_C(2.0) * i3 - REAL_C(0.5) * i4;
+    out[2 * os] = i1 + i2 + REAL_C(4.0) * i3 + REAL_C(0.25) * i4;
+    out[3 * os] = i1 - i2 + REAL_C(8.0) * i3 - REAL_C(0.125) * i4 + i5;
 }
 /* out[0..5] = A in[0..3]  (dy tile, backward-weights) */
 inline void wino_dy_1d(const real *in, const int is, real *out, const int os)
@@ -261,8 +253,8 @@ inline void wino_dy_1d(const real *in, const int is, real *out, const int os)
     out[0 * os] = i0;
     out[1 * os] = i0 + i1 + i2 + i3;
     out[2 * os] = i0 - i1 + i2 - i3;
-    out[3 * os] = i0 + K(2.0) * i1 + K(4.0) * i2 + K(8.0) * i3;
-    out[4 * os] = i0 - K(0.5) * i1 + K(0.25) * i2 - K(0.125) * i3;
+    out[3 * os] = i0 + REAL_C(2.0) * i1 + REAL_C(4.0) * i2 + REAL_C(8.0) * i3;
+    out[4 * os] = i0 - REAL_C(0.5) * i1 + REAL_C(0.25) * i2 - REAL_C(0.125) * i3;
     out[5 * os] = i3;
 }
 /* out[0..2] = G^T in[0..5]  (weight gradient, backward-weights) */
@@ -274,9 +266,9 @@ inline void wino_dw_1d(const real *in, const int is, real *out, const int os)
     const real i3 = in[3 * is];
     const real i4 = in[4 * is];
     const real i5 = in[5 * is];
-    out[0 * os] = i0 - K(0.33333333333333331) * i1 + K(0.33333333333333331) * i2 + K(0.066666666666666666) * i3 - K(1.0666666666666667) * i4;
-    out[1 * os] = -K(0.33333333333333331) * i1 - K(0.33333333333333331) * i2 + K(0.13333333333333333) * i3 + K(0.53333333333333333) * i4;
-    out[2 * os] = -K(0.33333333333333331) * i1 + K(0.33333333333333331) * i2 + K(0.26666666666666666) * i3 - K(0.26666666666666666) * i4 + i5;
+    out[0 * os] = i0 - REAL_C(0.33333333333333331) * i1 + REAL_C(0.33333333333333331) * i2 + REAL_C(0.066666666666666666) * i3 - REAL_C(1.0666666666666667) * i4;
+    out[1 * os] = -REAL_C(0.33333333333333331) * i1 - REAL_C(0.33333333333333331) * i2 + REAL_C(0.13333333333333333) * i3 + REAL_C(0.53333333333333333) * i4;
+    out[2 * os] = -REAL_C(0.33333333333333331) * i1 + REAL_C(0.33333333333333331) * i2 + REAL_C(0.26666666666666666) * i3 - REAL_C(0.26666666666666666) * i4 + i5;
 }
 /* the same on vectors of 16 tiles (the explicit-vector row kernels) */
 /* B^T on real16 */
@@ -288,12 +280,12 @@ inline void wino_in_1d_v(const real16 *in, const int is, real16 *out, const int 
     const real16 i3 = in[3 * is];
     const real16 i4 = in[4 * is];
     const real16 i5 = in[5 * is];
-    out[0 * os] = i0 + K(1.5) * i1 - K(2.0) * i2 - K(1.5) * i3 + i4;
-    out[1 * os] = -i1 - K(2.5) * i2 - K(0.5) * i3 + i4;
-    out[2 * os] = i1 + K(0.5) * i2 - K(2.5) * i3 + i4;
-    out[3 * os] = -K(0.5) * i1 - i2 + K(0.5) * i3 + i4;
-    out[4 * os] = K(2.0) * i1 - i2 - K(2.0) * i3 + i4;
-    out[5 * os] = i1 + K(1.5) * i2 - K(2.0) * i3 - K(1.5) * i4 + i5;
+    out[0 * os] = i0 + REAL_C(1.5) * i1 - REAL_C(2.0) * i2 - REAL_C(1.5) * i3 + i4;
+    out[1 * os] = -i1 - REAL_C(2.5) * i2 - REAL_C(0.5) * i3 + i4;
+    out[2 * os] = i1 + REAL_C(0.5) * i2 - REAL_C(2.5) * i3 + i4;
+    out[3 * os] = -REAL_C(0.5) * i1 - i2 + REAL_C(0.5) * i3 + i4;
+    out[4 * os] = REAL_C(2.0) * i1 - i2 - REAL_C(2.0) * i3 + i4;
+    out[5 * os] = i1 + REAL_C(1.5) * i2 - REAL_C(2.0) * i3 - REAL_C(1.5) * i4 + i5;
 }
 /* A^T on real16 */
 inline void wino_out_1d_v(const real16 *in, const int is, real16 *out, const int os)
@@ -305,9 +297,9 @@ inline void wino_out_1d_v(const real16 *in, const int is, real16 *out, const int
     const real16 i4 = in[4 * is];
     const real16 i5 = in[5 * is];
     out[0 * os] = i0 + i1 + i2 + i3 + i4;
-    out[1 * os] = i1 - i2 + K(2.0) * i3 - K(0.5) * i4;
-    out[2 * os] = i1 + i2 + K(4.0) * i3 + K(0.25) * i4;
-    out[3 * os] = i1 - i2 + K(8.0) * i3 - K(0.125) * i4 + i5;
+    out[1 * os] = i1 - i2 + REAL_C(2.0) * i3 - REAL_C(0.5) * i4;
+    out[2 * os] = i1 + i2 + REAL_C(4.0) * i3 + REAL_C(0.25) * i4;
+    out[3 * os] = i1 - i2 + REAL_C(8.0) * i3 - REAL_C(0.125) * i4 + i5;
 }
 /* A on real16 */
 inline void wino_dy_1d_v(const real16 *in, const int is, real16 *out, const int os)
@@ -319,8 +311,8 @@ inline void wino_dy_1d_v(const real16 *in, const int is, real16 *out, const int 
     out[0 * os] = i0;
     out[1 * os] = i0 + i1 + i2 + i3;
     out[2 * os] = i0 - i1 + i2 - i3;
-    out[3 * os] = i0 + K(2.0) * i1 + K(4.0) * i2 + K(8.0) * i3;
-    out[4 * os] = i0 - K(0.5) * i1 + K(0.25) * i2 - K(0.125) * i3;
+    out[3 * os] = i0 + REAL_C(2.0) * i1 + REAL_C(4.0) * i2 + REAL_C(8.0) * i3;
+    out[4 * os] = i0 - REAL_C(0.5) * i1 + REAL_C(0.25) * i2 - REAL_C(0.125) * i3;
     out[5 * os] = i3;
 }
 #endif
@@ -344,7 +336,7 @@ inline void wino_dy_1d_v(const real16 *in, const int is, real16 *out, const int 
     th = r_ - n * WG_TH; } while (0)
 
 __kernel void wino_weights(__global const storage_t *restrict w,
-                           __global ws_t *restrict U)
+                           __global real *restrict U)
 {
     const long ci = get_global_id(0);
     const int co = get_global_id(1);
@@ -359,13 +351,13 @@ __kernel void wino_weights(__global const storage_t *restrict w,
 #endif
     real u[WT];
     TRANSFORM_2D(wino_w_1d, real, g, 3, u, WA);
-    __global ws_t *dst = U + (long)co * WU_LD + ci;
+    __global real *dst = U + (long)co * WU_LD + ci;
     _Pragma("unroll") for (int p = 0; p < WT; ++p)
-        dst[(long)p * WG_COUT * WU_LD] = (ws_t)u[p];
+        dst[(long)p * WG_COUT * WU_LD] = (real)u[p];
 }
 
 __kernel void wino_input(__global const storage_t *restrict x,
-                         __global ws_t *restrict V,
+                         __global real *restrict V,
                          int c0)
 {
 #ifdef WINO_CLANES
@@ -398,12 +390,12 @@ __kernel void wino_input(__global const storage_t *restrict x,
     }
     real v[WT];
     TRANSFORM_2D(wino_in_1d, real, d, WA, v, WA);
-    __global ws_t *dst = V + c * WS_C + cl * WS_T;
+    __global real *dst = V + c * WS_C + cl * WS_T;
     _Pragma("unroll") for (int p = 0; p < WT; ++p)
-        dst[(long)p * WS_P] = (ws_t)v[p];
+        dst[(long)p * WS_P] = (real)v[p];
 }
 
-__kernel void wino_output(__global const ws_t *restrict Mb,
+__kernel void wino_output(__global const real *restrict Mb,
                           __global storage_t *restrict y,
                           int c0
 #ifdef CONV_EPI_PARAMS
@@ -418,7 +410,7 @@ __kernel void wino_output(__global const ws_t *restrict Mb,
     /* every work-item computes (M holds the padding columns too) so that the loads
      * stay unmasked vector loads; only the stores are predicated */
     const bool live = n < WG_N && tw < WG_TW;
-    const __global ws_t *src = Mb + (long)co * WO_C + cl;
+    const __global real *src = Mb + (long)co * WO_C + cl;
     real m[WT];
     _Pragma("unroll") for (int p = 0; p < WT; ++p)
         m[p] = (real)src[(long)p * WO_P];
@@ -435,7 +427,7 @@ __kernel void wino_output(__global const ws_t *restrict Mb,
 }
 
 /* ---- explicit-vector row kernels: 16 tiles of one tile row per work-item ----
- * (float32 / half storage; real16 is float16 and so is a vector of ws_t) */
+ * (float32 / half storage: real16 is float16) */
 #if !defined(FCONV_F64)
 
 /* x_row[base .. base+15] as a vector, zeros outside [0, WI) (needs WI >= 16): one
@@ -474,7 +466,7 @@ inline real16 wino_row_segment(const __global storage_t *xr, const int base, con
 
 __kernel __attribute__((vec_type_hint(real16)))
 void wino_input_rows(__global const storage_t *restrict x,
-                     __global ws_t *restrict V,
+                     __global real *restrict V,
                      int c0)
 {
     const int cl = get_global_id(0) * 16;   /* first column of the 16 */
@@ -499,7 +491,7 @@ void wino_input_rows(__global const storage_t *restrict x,
     /* tiles past the row's TW (padding columns) must hold zeros */
     const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const int16 live = lane + (int16)(tw0) < (int16)(WG_TW);
-    __global ws_t *dst = V + (long)c * WS_C + cl;
+    __global real *dst = V + (long)c * WS_C + cl;
     _Pragma("unroll") for (int q = 0; q < WA; ++q) {
         real16 col[WA], v[WA];
         _Pragma("unroll") for (int i = 0; i < WA; ++i) col[i] = r[i * WA + q];
@@ -530,7 +522,7 @@ void wino_input_rows(__global const storage_t *restrict x,
 #endif
 
 __kernel __attribute__((vec_type_hint(real16)))
-void wino_output_rows(__global const ws_t *restrict Mb,
+void wino_output_rows(__global const real *restrict Mb,
                       __global storage_t *restrict y,
                       int c0
 #ifdef CONV_EPI_PARAMS
@@ -543,7 +535,7 @@ void wino_output_rows(__global const ws_t *restrict Mb,
     int n, th, tw0;
     TILE_OF(c0 + cl, n, th, tw0);
     if (n >= WG_N) return;
-    const __global ws_t *src = Mb + (long)co * WO_C + cl;
+    const __global real *src = Mb + (long)co * WO_C + cl;
     real16 t[WINO_M * WA];   /* t[i][q]: A^T applied along columns */
     _Pragma("unroll") for (int q = 0; q < WA; ++q) {
         real16 col[WA];
@@ -597,7 +589,7 @@ void wino_output_rows(__global const ws_t *restrict Mb,
 
 __kernel __attribute__((vec_type_hint(real16)))
 void wino_dy_rows(__global const storage_t *restrict dy,
-                  __global ws_t *restrict D,
+                  __global real *restrict D,
                   int c0)
 {
     const int cl = get_global_id(0) * 16;
@@ -620,7 +612,7 @@ void wino_dy_rows(__global const storage_t *restrict dy,
     }
     const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const int16 live = lane + (int16)(tw0) < (int16)(WG_TW);
-    __global ws_t *dst = D + (long)co * WD_C + cl;
+    __global real *dst = D + (long)co * WD_C + cl;
     _Pragma("unroll") for (int q = 0; q < WA; ++q) {
         real16 col[WINO_M], v[WA];
         _Pragma("unroll") for (int i = 0; i < WINO_M; ++i) col[i] = r[i * WA + q];
@@ -632,7 +624,7 @@ void wino_dy_rows(__global const storage_t *restrict dy,
 #endif /* !FCONV_F64 */
 
 __kernel void wino_dy(__global const storage_t *restrict dy,
-                      __global ws_t *restrict D,
+                      __global real *restrict D,
                       int c0)
 {
     const long cl = get_global_id(0);
@@ -655,18 +647,18 @@ __kernel void wino_dy(__global const storage_t *restrict dy,
     }
     real v[WT];
     TRANSFORM_2D(wino_dy_1d, real, e, WINO_M, v, WA);
-    __global ws_t *dst = D + (long)co * WD_C + cl;
+    __global real *dst = D + (long)co * WD_C + cl;
     _Pragma("unroll") for (int p = 0; p < WT; ++p)
-        dst[(long)p * WD_P] = (ws_t)v[p];
+        dst[(long)p * WD_P] = (real)v[p];
 }
 
-__kernel void wino_dw(__global const ws_t *restrict Mb,
+__kernel void wino_dw(__global const real *restrict Mb,
                       __global storage_t *restrict dw,
                       int accumulate)
 {
     const long ci = get_global_id(0);
     const int co = get_global_id(1);
-    const __global ws_t *src = Mb + (long)co * WG_CIG + ci;
+    const __global real *src = Mb + (long)co * WG_CIG + ci;
     real m[WT];
     _Pragma("unroll") for (int p = 0; p < WT; ++p)
         m[p] = (real)src[(long)p * WG_COUT * WG_CIG];

@@ -9,8 +9,8 @@
  * computed, then stored to the other buffer: one barrier per tile). With SPLITS > 1
  * the k range is cut into SPLITS chunks of KCH (a multiple of BK), each work-group
  * writing a partial C to `part` [SPLITS][TG_BATCH][TG_M][TG_N] (type real) that
- * sum_parts (conv/implicit_gemm.cl; GEMM and backward-weights, whose C is laid out so)
- * or tg_sum_conv (below; a conv's output) adds in a fixed order: deterministic, no atomics.
+ * partial_sum (partial_sum.cl; for a conv with its scatter into the output layout and
+ * the epilogue hook) adds in a fixed order: deterministic, no atomics.
  *
  * The operands, by TG_MODE (all sizes are build constants):
  *   0 GEMM     A stored M x K (row stride LDA) or K x M with TRANS_A; B stored K x N
@@ -218,7 +218,7 @@ void tgemm(
 #elif TG_MODE == 1
     __global const storage_t *restrict in, __global const storage_t *restrict w,
   #if SPLITS > 1
-    __global real *restrict part      /* split-K: tg_sum_conv writes out */
+    __global real *restrict part      /* split-K: partial_sum writes out */
   #else
     __global storage_t *restrict out
     #ifdef CONV_EPI_PARAMS
@@ -606,33 +606,3 @@ void tgemm(
         }
     }
 }
-
-#if TG_MODE == 1 && SPLITS > 1
-/* tg_sum_conv(part, out[, CONV_EPI_PARAMS])   global (TG_BATCH * TG_M * TG_N):
- * out at C(m, n) of group g = the SPLITS partials of a split-K conv added in a fixed
- * order, stored through CONV_EPILOGUE (so a fused epilogue still applies). */
-__kernel void tg_sum_conv(__global const real *restrict part, __global storage_t *restrict out
-#ifdef CONV_EPI_PARAMS
-                          , CONV_EPI_PARAMS
-#endif
-                          )
-{
-    const int i = get_global_id(0);
-    if (i >= TG_BATCH * TG_M * TG_N)
-        return;
-    real acc = (real)0;
-    for (int s = 0; s < SPLITS; s++)
-        acc += part[s * (TG_BATCH * TG_M * TG_N) + i];
-    const int g = i / (TG_M * TG_N);
-    const int r = i - g * (TG_M * TG_N);
-    const int m = r / TG_N;
-    const int n = r - m * TG_N;
-    const int nb = n / (D_OH * D_OW);
-    const int p = n - nb * (D_OH * D_OW);
-    const int oh = p / D_OW;
-    const int ow = p - oh * D_OW;
-    const int idx = (nb * D_CO + g * D_OGOUT + m) * (D_YH * D_YW) + (oh * D_YSH + D_YOH) * D_YW
-                    + ow * D_YSW + D_YOW;
-    STORE(out, idx, CONV_EPILOGUE(acc, idx));
-}
-#endif
