@@ -103,14 +103,14 @@ def oclgrind_present() -> bool:
 # ------------------------------------------------------------ subprocesses
 def _env(extra: dict | None = None) -> dict:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), str(ROOT / "tests"), env.get("PYTHONPATH")) if p)
     env.update(extra or {})
     return {k: v for k, v in env.items() if v is not None}
 
 
 def run_python(code: str, env: dict | None = None, timeout: float = 600, cwd=None,
                check: bool = True) -> subprocess.CompletedProcess:
-    """Run ``code`` (dedented) in a fresh interpreter with the checkout importable.
+    """Run ``code`` (dedented) in a fresh interpreter with the checkout and tests/ importable.
 
     ``env`` entries are added to this process's environment (a value of None removes
     the variable). With ``check``, a non-zero exit fails the test showing stderr.

@@ -5,9 +5,6 @@ convolutions, pytrees, argnums/has_aux, error cases, eager vs traced evaluation.
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -19,59 +16,17 @@ from fconv import lax
 from fconv.core.jaxpr import eval_jaxpr, typecheck_jaxpr
 from fconv.tree_util import tree_flatten, tree_map, tree_structure, tree_unflatten
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import reference as ref  # noqa: E402
+import reference as ref
+from helpers import check_grads, host, scalar
 
 SET = settings(deadline=None, max_examples=20,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                       HealthCheck.filter_too_much])
 FEW = settings(SET, max_examples=8)
-EPS = 1e-6
 
 
 def arr(a):
     return fnp.asarray(np.asarray(a, np.float64))
-
-
-def host(x):
-    return np.asarray(x).astype(np.float64)
-
-
-def scalar(x):
-    return float(np.asarray(x).reshape(-1)[0])
-
-
-def vdot_tree(a, b):
-    la, ta = tree_flatten(a)
-    lb, tb = tree_flatten(b)
-    assert ta == tb, (ta, tb)
-    return sum(float(np.sum(host(x) * host(y))) for x, y in zip(la, lb))
-
-
-def axpy_tree(alpha, v, x):
-    return tree_map(lambda vi, xi: arr(host(xi) + alpha * host(vi)), v, x)
-
-
-def random_like(tree, rng):
-    return tree_map(lambda x: rng.normal(size=x.shape), tree)
-
-
-def fd_check(f, args, argnums=0, seed=0, rtol=1e-6, n_dirs=1):
-    """<grad f, v> against (f(x + eps v) - f(x - eps v)) / 2 eps for random directions v."""
-    rng = np.random.default_rng(seed)
-    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
-    g = fc.grad(f, argnums=nums)(*args)
-    for _ in range(n_dirs):
-        vs = [random_like(args[i], rng) for i in nums]
-        plus, minus = list(args), list(args)
-        for i, v in zip(nums, vs):
-            plus[i] = axpy_tree(EPS, v, args[i])
-            minus[i] = axpy_tree(-EPS, v, args[i])
-        fd = (scalar(f(*plus)) - scalar(f(*minus))) / (2 * EPS)
-        an = sum(vdot_tree(gi, v) for gi, v in zip(g, vs))
-        scale = max(1.0, abs(scalar(f(*args))), abs(an))
-        assert abs(an - fd) <= rtol * scale + 1e-8, f"analytic {an} vs finite differences {fd}"
-    return g
 
 
 def lin(y, seed=1):
@@ -103,7 +58,7 @@ def test_unary_grad_fd(name):
     f, dom = UNARY[name]
     rng = np.random.default_rng(0)
     x = arr(dom((3, 4), rng))
-    fd_check(lambda x: lin(f(x)), (x,))
+    check_grads(lambda x: lin(f(x)), (x,))
 
 
 def test_astype_grad_passes_through():
@@ -136,7 +91,7 @@ def test_binary_grad_fd(name, shapes):
     f, da, db = BINARY[name]
     rng = np.random.default_rng(1)
     a, b = arr(da(shapes[0], rng)), arr(db(shapes[1], rng))
-    g = fd_check(lambda a, b: lin(f(a, b)), (a, b), argnums=(0, 1))
+    g = check_grads(lambda a, b: lin(f(a, b)), (a, b), argnums=(0, 1))
     assert g[0].shape == a.shape and g[1].shape == b.shape
 
 
@@ -144,7 +99,7 @@ def test_scalar_operands_grad():
     x = arr(np.random.default_rng(2).uniform(0.5, 2, (5,)))
     for f in (lambda x: 2.0 * x, lambda x: x / 3.0, lambda x: 3.0 / x, lambda x: x ** 3,
               lambda x: 2.0 ** x, lambda x: 1.0 - x, lambda x: fnp.maximum(x, 1.0)):
-        fd_check(lambda x, f=f: lin(f(x)), (x,))
+        check_grads(lambda x, f=f: lin(f(x)), (x,))
 
 
 # ------------------------------------------------------------------ shape ops, reductions, linalg
@@ -186,8 +141,8 @@ def test_shape_reduce_linalg_grad_fd(name):
         "reshape", "broadcast_to") else np.random.default_rng(3).normal(size=(2, 3, 4)))
     if name == "broadcast_to":
         x = arr(np.random.default_rng(3).normal(size=(2, 3, 4)))
-    fd_check(lambda x: lin(SHAPE_FNS[name](x)) if name != "einsum_inner"
-             else SHAPE_FNS[name](x) * 1.0, (x,))
+    check_grads(lambda x: lin(SHAPE_FNS[name](x)) if name != "einsum_inner"
+                else SHAPE_FNS[name](x) * 1.0, (x,))
 
 
 def test_max_ties_split_evenly():
@@ -272,17 +227,12 @@ def test_conv2d_grad_vs_reference(case, seed):
         return fnp.sum(lax.conv2d(x, w, b, **kw) * arr(r))
     args = (arr(x), arr(w), arr(b) if b is not None else None)
     nums = (0, 1, 2) if b is not None else (0, 1)
-    g = fc.grad(loss, argnums=nums)(*args)
+    # the directional derivative along a random direction too (loss is linear: exact)
+    g = check_grads(loss, args, argnums=nums, atol=0.0, rtol=1e-6, seed=seed)
     _close(g[0], ref.conv2d_backward_data(r, w, x.shape, **kw))
     _close(g[1], ref.conv2d_backward_weights(x, r, w.shape, **kw))
     if b is not None:
         _close(g[2], r.sum(axis=(0, 2, 3)))
-    # and the directional derivative along a random direction (loss is linear: exact)
-    v = [rng.normal(size=a.shape) for a in (x, w)]
-    fd = (scalar(loss(arr(x + EPS * v[0]), arr(w + EPS * v[1]), args[2]))
-          - scalar(loss(arr(x - EPS * v[0]), arr(w - EPS * v[1]), args[2]))) / (2 * EPS)
-    an = float(np.sum(host(g[0]) * v[0]) + np.sum(host(g[1]) * v[1]))
-    assert abs(an - fd) <= 1e-6 * max(1.0, abs(an))
 
 
 @SET
@@ -313,27 +263,6 @@ def test_conv_transpose2d_grad_vs_reference(case, seed):
         _close(g[2], r.sum(axis=(0, 2, 3)))
 
 
-def _hvp_check(f, x, w, seed):
-    """Hessian-vector product by grad of <grad f, v> against finite differences of grad f."""
-    rng = np.random.default_rng(seed)
-    vx, vw = rng.normal(size=x.shape), rng.normal(size=w.shape)
-    gf = fc.grad(f, argnums=(0, 1))
-
-    def gv(x, w):
-        gx, gw = gf(x, w)
-        return fnp.sum(gx * arr(vx)) + fnp.sum(gw * arr(vw))
-
-    hv = fc.grad(gv, argnums=(0, 1))(arr(x), arr(w))
-    gp = gf(arr(x + EPS * vx), arr(w + EPS * vw))
-    gm = gf(arr(x - EPS * vx), arr(w - EPS * vw))
-    for h, p, m in zip(hv, gp, gm):
-        fd = (host(p) - host(m)) / (2 * EPS)
-        np.testing.assert_allclose(host(h), fd, rtol=1e-6,
-                                   atol=1e-6 * max(1.0, float(np.abs(fd).max())))
-    # d/dt grad(f)(x + t v) by directional finite differences of <grad f, v> too
-    return hv
-
-
 @FEW
 @given(case=conv_cases(), seed=st.integers(0, 2**31))
 def test_conv2d_hessian_vector_product(case, seed):
@@ -343,7 +272,8 @@ def test_conv2d_hessian_vector_product(case, seed):
 
     def f(x, w):
         return fnp.sum(fnp.tanh(lax.conv2d(x, w, **kw)) * arr(r))
-    _hvp_check(f, x, w, seed)
+    # Hessian-vector products grad(<grad f, v>) against finite differences of grad f
+    check_grads(f, (arr(x), arr(w)), order=2, atol=0.0, rtol=1e-6, seed=seed)
 
 
 @FEW
@@ -356,7 +286,8 @@ def test_conv_transpose2d_hessian_vector_product(case, seed):
     def f(x, w):
         y = lax.conv_transpose2d(x, w, **kw)
         return fnp.sum(y * y * arr(r))
-    _hvp_check(f, x, w, seed)
+    # Hessian-vector products grad(<grad f, v>) against finite differences of grad f
+    check_grads(f, (arr(x), arr(w)), order=2, atol=0.0, rtol=1e-6, seed=seed)
 
 
 def test_grad_of_grad_program_has_the_triad():
@@ -392,7 +323,7 @@ def test_cnn_loss_grad_fd():
         h = fnp.tanh(lax.conv2d(x, p["w1"], p["b1"], padding=1))
         y = lax.conv2d(h, p["w2"], stride=2, groups=2)
         return fnp.mean(y ** 2)
-    g = fd_check(loss, (params, x), argnums=(0, 1), n_dirs=2)
+    g = check_grads(loss, (params, x), argnums=(0, 1), n_dirs=2)
     assert tree_structure(g[0]) == tree_structure(params)
 
 
@@ -415,7 +346,7 @@ def test_max_pool_grad_vs_reference(window, stride, padding):
     _close(pool(arr(x), window, stride, padding), ref.max_pool2d(x, window, stride, padding))
     g = fc.grad(lambda x: fnp.sum(pool(x, window, stride, padding) * arr(r)))(arr(x))
     _close(g, ref.max_pool2d_grad(x, r, window, stride, padding))
-    fd_check(lambda x: fnp.sum(pool(x, window, stride, padding) * arr(r)), (arr(x),))
+    check_grads(lambda x: fnp.sum(pool(x, window, stride, padding) * arr(r)), (arr(x),))
 
 
 @pytest.mark.parametrize("window,stride,padding", POOL_CASES)
@@ -493,7 +424,7 @@ def test_pytree_params(params):
             total = total + fnp.sum(fnp.tanh(l) * (i + 2.0))
         return total
 
-    g = fd_check(loss, (params,))[0]
+    g = check_grads(loss, (params,))[0]
     assert tree_structure(g) == tree_structure(params)
     for gl, pl in zip(tree_flatten(g)[0], tree_flatten(params)[0]):
         assert gl.shape == pl.shape and gl.dtype == pl.dtype

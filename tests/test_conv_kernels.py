@@ -25,17 +25,15 @@ from fconv.conv.naive import plan_naive
 from fconv.conv.spec import ConvSpec
 from fconv.runtime.launch import Buf
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import reference as ref  # noqa: E402
-from plan_runner import run_arrays, run_direction  # noqa: E402
+import reference as ref
+from helpers import tolerance
+from plan_runner import run_arrays, run_direction
 
 ROOT = Path(__file__).resolve().parent.parent
 
 SETTINGS = settings(deadline=None, max_examples=30,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
                                            HealthCheck.too_slow])
-TOL = {"float64": dict(rtol=1e-10, atol=1e-10), "float32": dict(rtol=2e-4, atol=2e-4),
-       "float16": dict(rtol=2e-2, atol=5e-2)}
 NP_DT = {"float64": np.float64, "float32": np.float32, "float16": np.float16}
 
 
@@ -102,7 +100,7 @@ def check_direction(queue, strategy: str, direction: str, dtype: str, case, **pl
     plan = PLANNERS[strategy](queue.device, spec, direction, dtype, **plan_kw)
     got, want = run_direction(queue, plan, spec, direction, x, w, dy, dtype, kw)
     scale = max(1.0, float(np.sqrt(spec.CG * spec.KH * spec.KW * max(spec.N * spec.OH * spec.OW, 1))))
-    tol = dict(TOL[dtype])
+    tol = tolerance(dtype, "conv")
     if dtype != "float64":
         tol["atol"] *= scale
     np.testing.assert_allclose(got, want, **tol, err_msg=f"{strategy} {direction} {dtype} {spec}")
@@ -333,8 +331,7 @@ def test_transpose_spec_errors():
 
 # ------------------------------------------------------------ Oclgrind
 _OCLGRIND_SCRIPT = """
-import sys, numpy as np, pyopencl as cl
-sys.path.insert(0, {tests!r})
+import numpy as np, pyopencl as cl
 import test_conv_kernels as T
 import fconv.conv.im2col as M
 from fconv.conv.spec import ConvSpec
@@ -364,9 +361,8 @@ def oclgrind_present() -> bool:
 def test_oclgrind(strategy):
     """Each kernel file, all directions, tiny shape: no invalid or uninitialised access."""
     env = dict(os.environ, OCLGRIND_CHECK_API="1",
-               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    code = textwrap.dedent(_OCLGRIND_SCRIPT).format(tests=str(Path(__file__).parent),
-                                                    strategy=strategy)
+               PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]))
+    code = textwrap.dedent(_OCLGRIND_SCRIPT).format(strategy=strategy)
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                        timeout=600)
     assert r.returncode == 0 and "done" in r.stdout, r.stderr[-4000:]

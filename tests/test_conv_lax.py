@@ -8,8 +8,6 @@ kernel is built) — never a wrong answer.
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,13 +20,12 @@ from fconv import lax
 from fconv.jit import eager as dispatch
 from fconv.runtime import programs
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import reference as ref  # noqa: E402
+import reference as ref
+from helpers import tolerance
 
 SET = settings(deadline=None, max_examples=20,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                       HealthCheck.filter_too_much])
-TOL = {np.float64: dict(rtol=1e-10, atol=1e-10), np.float32: dict(rtol=1e-4, atol=1e-4)}
 ALWAYS = ("naive", "im2col", "auto")  # strategies that run every shape
 
 
@@ -123,8 +120,7 @@ def _check_strategies(op, case, dtype, want, x, w, b):
         got = np.asarray(y)
         assert got.dtype == np.dtype(dtype), (strategy, got.dtype)
         assert got.shape == want.shape, (strategy, got.shape, want.shape)
-        np.testing.assert_allclose(got.astype(np.float64), want, rtol=TOL[dtype]["rtol"],
-                                   atol=TOL[dtype]["atol"] * scale,
+        np.testing.assert_allclose(got.astype(np.float64), want, **tolerance(dtype, "matmul", scale),
                                    err_msg=f"strategy={strategy} case={case}")
         ran.append(strategy)
     assert set(ALWAYS) <= set(ran)

@@ -11,8 +11,6 @@ Runs on the CPU (Intel's OpenCL) in CI and on the GPU with FCONV_DEVICE set.
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,11 +24,10 @@ from fconv.codegen import tiled_gemm as tg
 from fconv.codegen.gemm import plan_gemm
 from fconv.conv.implicit_gemm import plan_implicit_gemm
 from fconv.conv.spec import ConvSpec
-from fconv.runtime.tensorcore import error_bound, mma_kinds
+from fconv.codegen.tensorcore import error_bound, mma_kinds
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import reference as ref  # noqa: E402
-from plan_runner import run_arrays, run_direction  # noqa: E402
+import reference as ref
+from plan_runner import run_arrays, run_direction
 
 SET = settings(deadline=None, max_examples=12,
                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -98,7 +95,7 @@ def test_tiled_split_k_is_deterministic_and_plans_partials(cpu_device):
             for _ in range(2)]
     assert np.array_equal(runs[0][0], runs[1][0])
     plan = runs[0][3]
-    assert [ln.kernel for ln in plan.launches] == ["tgemm", "sum_parts"]
+    assert [ln.kernel for ln in plan.launches] == ["tgemm", "partial_sum"]
     assert plan.launches[0].global_size[2] == 4 and plan.temps
 
 
@@ -226,7 +223,7 @@ def test_fused_epilogues_on_the_tiled_kernels(cpu_device, monkeypatch):
 
 
 def test_tensor_core_probe_and_choice(cpu_device, monkeypatch):
-    from fconv.runtime.tensorcore import mma_for
+    from fconv.codegen.tensorcore import mma_for
     kinds = mma_kinds(cpu_device)
     assert kinds <= {"tf32", "f16"}
     if "nvidia" not in cpu_device.platform.lower():

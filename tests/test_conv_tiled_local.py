@@ -11,9 +11,7 @@ epilogue; clean ValueErrors; determinism; one tiny Oclgrind run.
 """
 from __future__ import annotations
 
-import sys
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,14 +25,12 @@ from fconv.conv import tiled_local as tl
 from fconv.conv.spec import ConvSpec
 from fconv.runtime.launch import Buf
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import reference as ref  # noqa: E402
-from plan_runner import run_arrays, run_direction  # noqa: E402
+import reference as ref
+from helpers import import_benchmark, tolerance
+from plan_runner import run_arrays, run_direction
 
 SETTINGS = settings(deadline=None, max_examples=20,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-TOL = {"float64": dict(rtol=1e-10, atol=1e-10), "float32": dict(rtol=2e-4, atol=2e-4),
-       "float16": dict(rtol=2e-2, atol=5e-2)}
 NP_DT = {"float64": np.float64, "float32": np.float32, "float16": np.float16}
 DIRECTIONS = ("forward", "backward_data", "backward_weights")
 H100 = tl._Dev(True, 48 << 10, 1024, 132, "H100-like")   # what NVIDIA's OpenCL reports
@@ -71,7 +67,7 @@ def check(device, direction: str, dtype: str, spec: ConvSpec, kw: dict, override
         x, w, dy = (a.astype(np.float16).astype(np.float64) for a in (x, w, dy))
     plan = tl.plan_tiled_local(device.cl_device, spec, direction, dtype, tunables_override=override)
     got, want = run_direction(device, plan, spec, direction, x, w, dy, dtype, kw)
-    tol = dict(TOL[dtype])
+    tol = tolerance(dtype, "conv")
     if dtype != "float64":
         tol["atol"] *= max(1.0, float(np.sqrt(spec.CG * spec.KH * spec.KW * spec.N * spec.OH * spec.OW)))
     np.testing.assert_allclose(got, want, **tol,
@@ -212,8 +208,7 @@ def test_deterministic_split_reduction(device):
     rng = np.random.default_rng(3)
     x, dy = rng.standard_normal(spec.x_shape), rng.standard_normal(spec.y_shape)
     plan = tl.plan_tiled_local(device.cl_device, spec, "backward_weights", dtype, tunables_override=t)
-    assert [la.kernel for la in plan.launches] == ["conv2d_tiled_bwd_weights",
-                                                   "conv2d_tiled_sum_partials"]
+    assert [la.kernel for la in plan.launches] == ["conv2d_tiled_bwd_weights", "partial_sum"]
     runs = [run_arrays(device, plan, {"x": x, "dy": dy}, "dw", spec.w_shape, dtype) for _ in range(3)]
     assert all(np.array_equal(runs[0], r) for r in runs[1:])
     np.testing.assert_allclose(runs[0], ref.conv2d_backward_weights(x, dy, spec.w_shape, padding=1),
@@ -254,8 +249,8 @@ def test_names_and_options():
 def test_tunables_fit_devices(direction):
     """On an H100-like device and a CPU: tiles fit the local memory and work-group limits,
     and a GPU gets what its sweeps favoured (64-256 work-items, >= 8 accumulators)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-    from cases import CASES, w_shape, x_shape
+    cases = import_benchmark("cases")
+    CASES, w_shape, x_shape = cases.CASES, cases.w_shape, cases.x_shape
     cpu = tl._Dev(False, 256 << 10, 8192, 2, "cpu")
     for c in CASES:
         if c["op"] != "conv2d":

@@ -10,9 +10,7 @@ cannot run; one tiny run of every kernel under Oclgrind.
 """
 from __future__ import annotations
 
-import sys
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,9 +23,8 @@ from fconv import lax
 from fconv.conv import winograd as wg
 from fconv.conv.spec import ConvSpec
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import reference as ref  # noqa: E402
-from plan_runner import run_arrays  # noqa: E402
+import reference as ref
+from plan_runner import run_arrays
 
 NP_DT = {"float64": np.float64, "float32": np.float32, "float16": np.float16}
 SET = settings(deadline=None, max_examples=10)

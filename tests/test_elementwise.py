@@ -16,16 +16,13 @@ from hypothesis.extra.numpy import mutually_broadcastable_shapes
 import fconv as fc
 import fconv.numpy as fnp
 
+from helpers import tolerance
+
 SET = settings(deadline=None, max_examples=20,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 FEW = settings(deadline=None, max_examples=8,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
-TOL = {np.float64: dict(rtol=1e-12, atol=1e-12), np.float32: dict(rtol=2e-6, atol=1e-6),
-       np.float16: dict(rtol=2e-3, atol=2e-3)}
-# transcendental functions: OpenCL allows a few ulp
-TOL_T = {np.float64: dict(rtol=1e-10, atol=1e-12), np.float32: dict(rtol=1e-5, atol=1e-6),
-         np.float16: dict(rtol=4e-3, atol=4e-3)}
 FLOATS = [np.float64, np.float32, np.float16]
 
 pair_shapes = mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, min_side=1,
@@ -43,7 +40,7 @@ def rand(rng, shape, dtype, lo=-2.0, hi=2.0):
     return rng.uniform(lo, hi, size=shape).astype(dtype)
 
 
-def check(got, want, dtype, tol=TOL):
+def check(got, want, dtype, kind="elementwise"):
     assert isinstance(got, fc.Array)
     g = np.asarray(got)
     assert g.shape == np.shape(want), (g.shape, np.shape(want))
@@ -52,7 +49,7 @@ def check(got, want, dtype, tol=TOL):
         np.testing.assert_array_equal(g, want)
     else:
         np.testing.assert_allclose(g.astype(np.float64), np.asarray(want, np.float64),
-                                   **tol[np.dtype(dtype).type])
+                                   **tolerance(dtype, kind))
 
 
 def ref_binary(f, a, b, dtype):
@@ -103,7 +100,7 @@ def test_binary_float(name, dtype, shapes, seed):
     if name == "divide" and rng.random() < 0.5:
         b = np.asarray(-b)  # (-b of a 0-d array is a NumPy scalar)
     got = getattr(fnp, name)(fnp.asarray(a), fnp.asarray(b))
-    check(got, ref_binary(f_np, a, b, dtype), dtype, TOL_T if transc else TOL)
+    check(got, ref_binary(f_np, a, b, dtype), dtype, "transcendental" if transc else "elementwise")
 
 
 @pytest.mark.parametrize("name", ["add", "subtract", "multiply", "maximum", "minimum"])
@@ -195,7 +192,7 @@ def test_unary_float(name, dtype, shape, seed):
     rng = np.random.default_rng(seed)
     a = rand(rng, shape, dtype, *r)
     want = f_np(a.astype(np.float32)).astype(np.float16) if dtype == np.float16 else f_np(a)
-    check(getattr(fnp, name)(fnp.asarray(a)), want, dtype, TOL_T if transc else TOL)
+    check(getattr(fnp, name)(fnp.asarray(a)), want, dtype, "transcendental" if transc else "elementwise")
 
 
 @pytest.mark.parametrize("name", ["negative", "abs"])
@@ -208,7 +205,7 @@ def test_unary_int32(name):
 def test_unary_int_input_gives_float32(name):
     a = np.array([1, 2, 3], np.int32)
     check(getattr(fnp, name)(fnp.asarray(a)), UNARY[name][0](a.astype(np.float32)), np.float32,
-          TOL_T)
+          "transcendental")
 
 
 # -------------------------------------------------------------- where, astype
@@ -331,7 +328,7 @@ def test_array_operators_match_numpy():
         (fa.transpose(), a.transpose()),
     ]
     for got, want in cases:
-        check(got, want, np.float64, TOL_T)
+        check(got, want, np.float64, "transcendental")
     for got, want in [(fa < fb, a < b), (fa <= 1.0, a <= 1.0), (fa > fb, a > b),
                       (fa >= fb, a >= b), (fa == fa, a == a), (fa != fb, a != b)]:
         check(got, want, np.bool_)

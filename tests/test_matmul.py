@@ -9,9 +9,10 @@ from hypothesis import strategies as st
 import fconv as fc
 import fconv.numpy as fnp
 
+from helpers import tolerance
+
 SET = settings(deadline=None, max_examples=20,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-TOL = {np.float64: dict(rtol=1e-11, atol=1e-11), np.float32: dict(rtol=1e-4, atol=1e-4)}
 DT = pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 dims = st.integers(1, 9)
 
@@ -26,7 +27,7 @@ def check(got, want, dtype):
     assert g.shape == np.shape(want), (g.shape, np.shape(want))
     assert g.dtype == np.dtype(dtype)
     scale = max(1.0, float(np.abs(want).max())) if np.size(want) else 1.0
-    np.testing.assert_allclose(g, want, rtol=TOL[dtype]["rtol"], atol=TOL[dtype]["atol"] * scale)
+    np.testing.assert_allclose(g, want, **tolerance(dtype, "matmul", scale))
 
 
 @DT
@@ -65,7 +66,7 @@ def test_matmul_1d_operands(dtype, sa, sb):
     if sa == (4,) and sb == (4,):
         got = fnp.matmul(fnp.asarray(a), fnp.asarray(b))
         assert got.shape == ()
-        np.testing.assert_allclose(np.asarray(got), a @ b, **TOL[dtype])
+        np.testing.assert_allclose(np.asarray(got), a @ b, **tolerance(dtype, "matmul"))
         return
     check(fnp.matmul(fnp.asarray(a), fnp.asarray(b)), np.matmul(a, b), dtype)
 
@@ -108,8 +109,7 @@ def test_einsum(dtype, spec, sizes, seed):
     got = fnp.einsum(spec, *[fnp.asarray(o) for o in ops])
     if np.ndim(want) == 0:
         assert got.shape == ()
-        np.testing.assert_allclose(np.asarray(got), want, rtol=TOL[dtype]["rtol"],
-                                   atol=TOL[dtype]["atol"] * max(1, abs(want)))
+        np.testing.assert_allclose(np.asarray(got), want, **tolerance(dtype, "matmul", max(1, abs(want))))
     else:
         check(got, want, dtype)
 

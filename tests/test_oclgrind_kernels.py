@@ -9,7 +9,8 @@ pad incl. interior, concatenate, broadcast), reductions (both the GPU-style "str
 CPU-style "vec" kernels, single and multi-pass, argmax), matmul (all four transposes,
 float16, batched), conv (naive and im2col, forward / backward-data / backward-weights,
 strided, grouped; the GPU tiled implicit-GEMM kernel with split-K in all three
-directions), max/avg pool and their gradients, random bits (uniform, normal,
+directions), the partial-sum kernel (both layouts, half output, accumulate, the conv
+scatter), max/avg pool and their gradients, random bits (uniform, normal,
 bernoulli), and a fused jit kernel (plus whatever epilogue the plan fuses into a conv).
 """
 from __future__ import annotations
@@ -163,6 +164,33 @@ assert abs(lhs - float((xs * got["backward_data"]).sum())) < 1e-3 * (1 + abs(lhs
 assert abs(lhs - float((ws * got["backward_weights"]).sum())) < 1e-3 * (1 + abs(lhs)), "tiled dw"
 mark("conv tiled gpu kernel")
 
+# ---------------------------------------------------------------- partial_sum.cl, every variant
+from fconv.codegen.partial_sum import partial_sum_launch
+from fconv.runtime.launch import KernelPlan
+def ps_run(ln, part, out):
+    bufs = {k: cl.Buffer(dev.context, cl.mem_flags.COPY_HOST_PTR, hostbuf=v) for k, v in (("p", part), ("o", out))}
+    run_plan(dev.queue, KernelPlan([ln]), bufs)
+    res = np.empty_like(out)
+    cl.enqueue_copy(dev.queue, res, bufs["o"])
+    dev.queue.finish()
+    return res
+parts = R(3, 10)
+chk(ps_run(partial_sum_launch("float32", "p", "o", 3, 10), parts, np.zeros(10, np.float32)), parts.sum(0), 1e-5)
+chk(ps_run(partial_sum_launch("float32", "p", "o", 10, 3, element_major=True), parts, np.zeros(3, np.float32)),
+    parts.sum(1), 1e-5)
+chk(ps_run(partial_sum_launch("float16", "p", "o", 3, 10), parts, np.zeros(10, np.float16)), parts.sum(0), 1e-2)
+o0 = R(10)
+chk(ps_run(partial_sum_launch("float32", "p", "o", 1, 10, parts_real=False, accumulate=True), parts[0].copy(), o0),
+    o0 + parts[0], 1e-5)
+# a split-K conv's C(g, m, (nb, oh, ow)), G = M = NB = OH = 2, OW = 3, into phase (1, 0) of y (2, 4, 4, 3)
+parts = R(2, 48)
+res = ps_run(partial_sum_launch("float32", "p", "o", 2, 48, scatter=((3, 2, 2, 2), (1, 6, 48, 12, 24), 3)),
+             parts, np.full((2, 4, 4, 3), np.nan, np.float32))
+ref = np.full((2, 4, 4, 3), np.nan)
+ref[:, :, 1::2, :] = parts.sum(0).reshape(2, 2, 2, 2, 3).transpose(2, 0, 1, 3, 4).reshape(2, 4, 2, 3)
+chk(res, ref, 1e-5)
+mark("partial sum")
+
 # ---------------------------------------------------------------- pools and their gradients
 p = R(1, 2, 5, 6)
 Pp = fnp.asarray(p)
@@ -221,7 +249,8 @@ def test_every_kernel_kind_clean_under_oclgrind(oclgrind):
     r = oclgrind(_SNIPPET, uninitialized=False, timeout=300)
     covered = r.stdout.strip().splitlines()[-1]
     for name in ("unary", "binary", "compare", "select", "convert", "shape", "reduce", "matmul",
-                 "conv naive", "conv im2col", "conv tiled gpu kernel", "pool", "random", "fused jit"):
+                 "conv naive", "conv im2col", "conv tiled gpu kernel", "partial sum", "pool", "random",
+                 "fused jit"):
         assert name in covered, r.stdout[-2000:]
 
 
