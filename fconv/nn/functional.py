@@ -8,8 +8,10 @@ Example::
 
     >>> import fconv.numpy as fnp, fconv.nn as nn
     >>> logits = fnp.asarray([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]])
-    >>> nn.softmax(logits).sum(axis=-1)             # [1., 1.]
+    >>> nn.softmax(logits).sum(axis=-1)
+    Array([1., 1.], dtype=float32)
     >>> nn.cross_entropy(logits, fnp.asarray([0, 2]))   # scalar, mean over the batch
+    Array(0.1754..., dtype=float32)
 """
 from __future__ import annotations
 

@@ -11,7 +11,10 @@ for a linear layer.
 
 Example::
 
+    >>> key = random.PRNGKey(0)
     >>> w = uniform_init(key, (16, 3, 3, 3), bound=1 / math.sqrt(27))
+    >>> w.shape, w.dtype
+    ((16, 3, 3, 3), dtype('float32'))
 """
 from __future__ import annotations
 
