@@ -255,3 +255,18 @@ def test_intel_cpu_helper_matches_devices():
     d = intel_cpu()
     if d is not None:
         assert d in fc.devices() and d.kind == "cpu"
+
+
+def test_a_fresh_cache_prints_no_compiler_output(tmp_path):
+    """Nothing fconv builds prints compiler logs or warnings: not the device-profile probe, not
+    the first convolution (issue 12: two pyopencl CompilerWarnings came from the profile build)."""
+    import subprocess
+    import sys
+    code = ("import fconv.numpy as fnp; from fconv import lax; "
+            "print(lax.conv2d(fnp.ones((1, 3, 8, 8)), fnp.ones((4, 3, 3, 3))).shape)")
+    env = dict(os.environ, FCONV_CACHE_DIR=str(tmp_path))
+    r = subprocess.run([sys.executable, "-W", "default", "-c", code], env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "(1, 4, 6, 6)"
+    assert r.stderr == "", r.stderr

@@ -13,6 +13,7 @@ import time
 import numpy as np
 import pyopencl as cl
 
+from . import programs
 from .cache_dir import atomic_write, cache_dir
 
 _FMA_SRC = """
@@ -57,7 +58,8 @@ def _measure(device) -> tuple[float, float]:
     ctx, q = device.context, cl.CommandQueue(device.context,
                                              properties=cl.command_queue_properties.PROFILING_ENABLE)
     iters = 256
-    prg = cl.Program(ctx, _FMA_SRC).build(options=[f"-D ITERS={iters}"])
+    # through programs.build like every kernel: cached, and silent (no compiler log for the user)
+    prg = programs.build(ctx, _FMA_SRC, (f"-D ITERS={iters}",))
     fma_peak, copy_bw = cl.Kernel(prg, "fma_peak"), cl.Kernel(prg, "copy_bw")
     cu = device.cl_device.max_compute_units
     n = max(cu * 1024, 16384) if device.kind == "cpu" else cu * 8192
