@@ -439,3 +439,43 @@ def test_buffer_reuse_lowers_peak_device_memory():
     # without reuse every one of the 20 layers keeps its output (and its temporaries)
     assert without >= 20 * intermediate, out
     assert with_reuse < without / 4, out
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("scalar", [2.0, 3, True])
+def test_python_scalar_arguments_are_weakly_typed_in_jit_and_make_jaxpr(dtype, scalar):
+    """One rule for both (JAX's): a Python scalar argument is weakly typed, so ``x * s`` keeps
+    x's dtype; before, make_jaxpr traced 2.0 as f64 and promoted the program, jit used f32."""
+    if dtype == "float64" and not fc.default_device().has_fp64:
+        pytest.skip("no float64 on this device")
+    f = lambda x, s: fnp.sum(x * s)  # noqa: E731
+    x = fnp.ones((3,), dtype)
+    closed = fc.make_jaxpr(f)(x, scalar)
+    assert [a.dtype for a in closed.out_avals] == [np.dtype(dtype)]
+    y = fc.jit(f)(x, scalar)
+    assert y.dtype == np.dtype(dtype)
+    np.testing.assert_allclose(float(y), 3 * float(scalar), rtol=1e-3)
+
+
+def test_a_python_scalar_and_a_0d_array_compile_separately():
+    f = fc.jit(lambda x, s: x * s)
+    x = fnp.ones((2,), "float16")
+    assert f(x, 2.0).dtype == np.float16           # weak: x's dtype
+    assert f(x, fnp.asarray(2.0)).dtype == np.float32  # a float32 array promotes
+    assert f.trace_count == 2
+
+
+def test_static_arguments_resolved_through_the_signature():
+    """static_argnames also covers the argument passed by position, static_argnums the one
+    passed by keyword (before: TracerBoolConversionError)."""
+    g = fc.jit(lambda x, training: x * 2.0 if training else x, static_argnames="training")
+    np.testing.assert_array_equal(np.asarray(g(fnp.ones(2), True)), [2.0, 2.0])
+    np.testing.assert_array_equal(np.asarray(g(fnp.ones(2), training=False)), [1.0, 1.0])
+
+    def h(x, n):
+        return x * float(n)
+    hj = fc.jit(h, static_argnums=1)
+    np.testing.assert_array_equal(np.asarray(hj(fnp.ones(2), n=3)), [3.0, 3.0])
+    np.testing.assert_array_equal(np.asarray(hj(fnp.ones(2), 4)), [4.0, 4.0])
+    with pytest.raises(TypeError, match="unhashable"):
+        hj(fnp.ones(2), n=[1])

@@ -7,7 +7,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .. import dtypes
-from ..core.aval import ShapedArray
+from ..core.aval import ShapedArray, abstractify
 from ..core.jaxpr import eval_jaxpr
 from ..core.trace import Tracer, trace_to_jaxpr
 from ..ops.shape import full
@@ -173,12 +173,7 @@ def make_jaxpr(f: Callable, static_argnums: int | Sequence[int] = ()) -> Callabl
         from ..core.jaxpr import ClosedJaxpr
         dyn_idx = [i for i in range(len(args)) if i not in static]
         flat, in_tree = tree_flatten([args[i] for i in dyn_idx])
-        avals = []
-        for x in flat:
-            if not hasattr(x, "shape"):
-                x = np.asarray(x)
-            avals.append(ShapedArray(x.shape, dtypes.canonicalize(
-                x.dtype if not isinstance(x, float) else np.float32)))
+        avals = [abstractify(x) for x in flat]  # the rule jit uses: Python scalars are weak
         store: dict = {}
 
         def flat_fun(*tracers):

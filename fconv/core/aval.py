@@ -45,3 +45,18 @@ class ShapedArray:
 
     def __repr__(self) -> str:
         return f"ShapedArray({self.str_short()})"
+
+
+def abstractify(x) -> ShapedArray:
+    """The abstract value a traced argument gets: an array's own; a Python scalar's is weakly
+    typed (``float`` -> f32, ``int`` -> i32, ``bool``), as in JAX, so ``x * s`` keeps ``x``'s dtype.
+
+    Example: ``abstractify(2.0)`` is ``f32[]`` with ``weak_type=True``.
+    """
+    if hasattr(x, "aval"):
+        return x.aval
+    if isinstance(x, (bool, int, float)):
+        return ShapedArray((), dtypes.scalar_dtype(x), weak_type=True)
+    if not hasattr(x, "shape"):
+        x = np.asarray(x)
+    return ShapedArray(x.shape, dtypes.canonicalize(x.dtype))

@@ -8,6 +8,7 @@ what differs from the nearest cached entry.
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
 import time
 from typing import Any, Callable, NamedTuple, Sequence
@@ -15,6 +16,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 import numpy as np
 
 from .. import config
+from ..core.aval import ShapedArray
 from ..core.jaxpr import ClosedJaxpr
 from ..core.trace import Tracer, trace_to_jaxpr
 from ..runtime.array import Array
@@ -37,10 +39,12 @@ def _describe_diff(key, nearest) -> str:
         return "nothing (hash collision?)"
     out = []
     for n, a, b in zip(names, key, nearest):
-        if a != b and n == "input types":
-            for i, (x, y) in enumerate(zip(a, b)):
+        if a != b and n == "input types":  # (avals, positions of weakly typed Python scalars)
+            for i, (x, y) in enumerate(zip(a[0], b[0])):
                 if x != y:
                     out.append(f"input {i}: {y} -> {x}")
+            if a[1] != b[1]:
+                out.append(f"Python-scalar inputs: {b[1]} -> {a[1]}")
         elif a != b:
             out.append(f"{n}: {b!r} -> {a!r}")
     return "; ".join(out)
@@ -140,13 +144,14 @@ class CallSignature(NamedTuple):
     static_kwargs: tuple
     in_tree: Any
     avals: tuple
+    weak: tuple  # positions of the leaves that are Python scalars (weakly typed avals)
     device: Any
     settings: tuple
 
     def key(self, fun) -> tuple:
         """The compile-cache key (the order ``_describe_diff`` names)."""
-        return (id(fun), self.in_tree, self.avals, (self.statics, self.static_kwargs), self.device.id,
-                self.settings)
+        return (id(fun), self.in_tree, (self.avals, self.weak), (self.statics, self.static_kwargs),
+                self.device.id, self.settings)
 
 
 class JitWrapped:
@@ -156,8 +161,7 @@ class JitWrapped:
         functools.update_wrapper(self, fun, updated=())  # name/doc only: never fun's __dict__
         self.precision = precision
         self.fun = fun
-        self.static_argnums = tuple(static_argnums)
-        self.static_argnames = tuple(static_argnames)
+        self.static_argnums, self.static_argnames = _resolve_statics(fun, static_argnums, static_argnames)
         self.donate_argnums = tuple(donate_argnums)
         self._cache: dict = {}
         self.trace_count = 0
@@ -210,6 +214,7 @@ class JitWrapped:
             static_idx, statics, skw, dyn, dkw = self._split(args, kwargs)
         flat, in_tree = tree_flatten((dyn, dkw))
         leaves = []
+        weak: tuple = ()
         device = None
         for x in flat:
             if type(x) is Array:
@@ -218,6 +223,8 @@ class JitWrapped:
             elif isinstance(x, Tracer):
                 return None
             elif isinstance(x, (np.ndarray, float, int, np.generic, bool)):
+                if isinstance(x, (float, int, bool)):  # a Python scalar traces weakly typed, as in JAX
+                    weak += (len(leaves),)
                 leaves.append(from_host(x, op="jit"))
             else:
                 raise TypeError(f"jit: argument leaf of type {type(x).__name__} is not an array; "
@@ -225,8 +232,11 @@ class JitWrapped:
         device = device or default_device()
         settings = _settings() if self.precision is None else (
             (("precision", self.precision),) + _settings()[1:])
-        sig = CallSignature(len(args), static_idx, statics, skw, in_tree, tuple(x.aval for x in leaves),
-                            device, settings)
+        avals = tuple(x.aval for x in leaves)
+        if weak:
+            avals = tuple(ShapedArray((), a.dtype, weak_type=True) if i in weak else a
+                          for i, a in enumerate(avals))
+        sig = CallSignature(len(args), static_idx, statics, skw, in_tree, avals, weak, device, settings)
         return sig, leaves
 
     def _compile(self, sig: CallSignature):
@@ -289,6 +299,28 @@ class JitWrapped:
         if prep is None:
             raise TypeError("jit(...).lower: arguments must be concrete arrays, not tracers")
         return Lowered(*self._entry(prep[0]))
+
+
+def _resolve_statics(fun, argnums: tuple, argnames: tuple) -> tuple[tuple, tuple]:
+    """Static positions and names, each completed from the other through ``fun``'s signature
+    (as JAX does): ``static_argnames="training"`` also makes a positional ``training`` static."""
+    argnums, argnames = tuple(argnums), tuple(argnames)
+    try:
+        params = list(inspect.signature(fun).parameters.values())
+    except (TypeError, ValueError):  # builtins and some callables have no signature
+        return argnums, argnames
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    nums, names = list(argnums), list(argnames)
+    for i in argnums:
+        if -len(positional) <= i < len(positional):
+            p = positional[i]
+            if p.kind is p.POSITIONAL_OR_KEYWORD and p.name not in names:
+                names.append(p.name)
+    for n in argnames:
+        idx = [k for k, p in enumerate(positional) if p.name == n]
+        if idx and idx[0] not in nums and idx[0] - len(positional) not in nums:
+            nums.append(idx[0])
+    return tuple(nums), tuple(names)
 
 
 def _settings() -> tuple:

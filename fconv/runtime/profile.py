@@ -9,11 +9,11 @@ import dataclasses
 import hashlib
 import json
 import time
+import warnings
 
 import numpy as np
 import pyopencl as cl
 
-from . import programs
 from .cache_dir import atomic_write, cache_dir
 
 _FMA_SRC = """
@@ -58,8 +58,10 @@ def _measure(device) -> tuple[float, float]:
     ctx, q = device.context, cl.CommandQueue(device.context,
                                              properties=cl.command_queue_properties.PROFILING_ENABLE)
     iters = 256
-    # through programs.build like every kernel: cached, and silent (no compiler log for the user)
-    prg = programs.build(ctx, _FMA_SRC, (f"-D ITERS={iters}",))
+    # built once per device (the profile itself is cached), silently: no compiler log for the user
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prg = cl.Program(ctx, _FMA_SRC).build(options=[f"-D ITERS={iters}"], cache_dir=False)
     fma_peak, copy_bw = cl.Kernel(prg, "fma_peak"), cl.Kernel(prg, "copy_bw")
     cu = device.cl_device.max_compute_units
     n = max(cu * 1024, 16384) if device.kind == "cpu" else cu * 8192
