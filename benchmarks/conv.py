@@ -217,7 +217,7 @@ def gpu_main(args) -> None:
     import torch
     import torch.nn.functional as F
     from fconv.runtime.device import select_device
-    from fconv.runtime.tensorcore import mma_kinds
+    from fconv.codegen.tensorcore import mma_kinds
     dev = select_device(args.device) if args.device else fc.default_device()
     modes = args.modes or (["tf32"] if args.tf32 else ["fp32"])
     cases = scaled(args.batch or 32)

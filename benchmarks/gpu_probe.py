@@ -29,7 +29,7 @@ def main() -> None:
     args = ap.parse_args()
     import fconv as fc
     from fconv.codegen import tiled_gemm as tg
-    from fconv.conv import autotune, planner
+    from fconv.conv import measure, planner
     from fconv.runtime.device import select_device
     dev = select_device(args.device) if args.device else fc.default_device()
     cases = [c for c in scaled(args.batch) if c["name"] in args.cases]
@@ -41,7 +41,7 @@ def main() -> None:
     print("|---|---|---|" + "---|" * len(VARIANTS))
     for c in cases:
         spec = spec_of(c)
-        names = {r: r for r, _ in autotune.roles_of(spec, "forward")}
+        names = {r: r for r in spec.roles("forward").names}
         for kind, dtype, prec in (("simt", "float32", None), ("tf32", "float32", "tf32"), ("f16", "float16", None)):
             base = planner.plan(dev, spec, "forward", dtype, "implicit_gemm", names, prec)
             plans = {}
@@ -51,7 +51,7 @@ def main() -> None:
                                                         for ln in base.launches])
                 plans[vname] = p
             try:
-                t = autotune.time_plans(dev, spec, "forward", dtype, plans, repeats=5)
+                t = measure.time_plans(dev, spec, "forward", dtype, plans, repeats=5)
             except Exception as e:  # noqa: BLE001
                 print(f"| {c['name']} | {kind} | FAILED {str(e)[:200]} |")
                 continue
@@ -68,7 +68,7 @@ def main() -> None:
                     # swap in the extra tile (same problem, same split)
                     p2 = tg.tiled_launch("conv", _defines(ln0), cfg, ln0.options[0], *_mnk(ln0),
                                          (names["x"], names["w"], names["y"]), "tiled conv")
-                    t2 = autotune.time_plans(dev, spec, "forward", dtype,
+                    t2 = measure.time_plans(dev, spec, "forward", dtype,
                                              {"x": dataclasses.replace(p, launches=p2)}, repeats=5)["x"]
                     print(f"| {c['name']} | {kind} | {cfg.name} | {t2:.3f} |", flush=True)
                 except Exception as e:  # noqa: BLE001

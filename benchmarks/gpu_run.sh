@@ -11,7 +11,7 @@ python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv,noheader
 python3 - <<'PY'
 import fconv as fc
-from fconv.runtime.tensorcore import mma_kinds
+from fconv.codegen.tensorcore import mma_kinds
 d = fc.default_device()
 print("fconv device:", d, d.cl_device.version, d.cl_device.driver_version, "CUs", d.cl_device.max_compute_units)
 print("tensor-core kinds:", sorted(mma_kinds(d)))

@@ -46,11 +46,11 @@ def main() -> None:
     args = ap.parse_args()
     import fconv as fc
     from fconv.codegen import tiled_gemm as tg
-    from fconv.conv import autotune
+    from fconv.conv import measure
     from fconv.conv.implicit_gemm import plan_implicit_gemm
     from fconv.runtime.device import select_device
     from fconv.runtime.execute import get_kernel
-    from fconv.runtime.tensorcore import mma_kinds
+    from fconv.codegen.tensorcore import mma_kinds
     dev = select_device(args.device) if args.device else fc.default_device()
     kinds = mma_kinds(dev)
     print(f"device: {dev.name}; tensor-core kinds: {sorted(kinds)}")
@@ -63,7 +63,7 @@ def main() -> None:
         if spec.groups == spec.C and spec.groups > 1:
             continue   # depthwise: not a GEMM
         for d in ("forward", "backward_data", "backward_weights"):
-            names = {r: r for r, _ in autotune.roles_of(spec, d)}
+            names = {r: r for r in spec.roles(d).names}
             for kind in args.kinds:
                 mma = None if kind == "simt" else kind
                 if mma and mma not in kinds:
@@ -92,7 +92,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for (name, d, kind), (spec, dt, plans) in groups.items():
         try:
-            times = autotune.time_plans(dev, spec, d, dt, plans)
+            times = measure.time_plans(dev, spec, d, dt, plans)
         except Exception as e:  # noqa: BLE001 - a failing group is reported, the sweep goes on
             print("FAIL", name, d, kind, str(e)[:300])
             continue

@@ -1,6 +1,6 @@
 """Every conv strategy on every case and direction: kernel time, GFLOP/s, share of peak.
 
-Times come from OpenCL profiling events (``fconv.conv.autotune.measure``: the
+Times come from OpenCL profiling events (``fconv.conv.planner.measure``: the
 plan's launches only, medians); the last columns show what the planner picks
 without measuring and which strategy measured fastest. Use it to calibrate
 ``fconv/conv/cost.py``'s EFFICIENCY table for a device.
@@ -25,7 +25,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     import fconv as fc
-    from fconv.conv import autotune, planner
+    from fconv.conv import planner
     from fconv.conv.spec import ConvSpec
     from fconv.runtime.device import select_device
     dev = select_device(args.device) if args.device else fc.default_device()
@@ -49,7 +49,7 @@ def main() -> None:
                                                groups=c["groups"])
         for d in planner.DIRECTIONS:
             cands = [x for x in planner.candidates(s, d) if x != "naive" or s.flops < 5e8]
-            times = autotune.measure(dev, s, d, "float32", cands, repeats=args.repeats)
+            times = planner.measure(dev, s, d, "float32", cands, repeats=args.repeats)
             for name, ms in sorted(times.items(), key=lambda kv: kv[1]):
                 gf = s.flops / (ms * 1e-3) / 1e9
                 print(f"| {c['name']} | {d} | {name} | {ms:.2f} | {gf:.0f} | {100 * gf / prof.peak_gflops:.0f} |")

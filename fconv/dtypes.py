@@ -71,6 +71,37 @@ def float_define(dtype, op: str = "fconv") -> str:
     return _DEFINE[d]
 
 
+def float_name(dtype) -> str:
+    """``"float32"`` / ``"float64"`` / ``"float16"`` for a floating dtype-like (a name,
+    NumPy dtype or type); TypeError for anything else.
+
+    Example: ``float_name(np.float16) == "float16"``.
+    """
+    try:
+        d = np.dtype(dtype)
+    except TypeError as e:
+        raise TypeError(f"unsupported dtype {dtype!r}") from e
+    if d not in _DEFINE:
+        raise TypeError(f"unsupported dtype {d.name!r}: these kernels take float32, float64 or float16")
+    return d.name
+
+
+def dtype_of_define(option: str) -> np.dtype:
+    """The floating dtype a :func:`float_define` option selects (``"-D FCONV_F16"`` -> float16)."""
+    return {v: k for k, v in _DEFINE.items()}[option]
+
+
+def itemsize(dtype) -> int:
+    """Bytes of one stored element of ``dtype`` (2 for float16, 1 for bool)."""
+    return np.dtype(dtype).itemsize
+
+
+def compute_itemsize(dtype) -> int:
+    """Bytes of one element of the type ``dtype`` computes in (:func:`c_compute`): kernels'
+    ``real`` temporaries and accumulators (4 for float16, whose arithmetic is float)."""
+    return {"float": 4, "double": 8, "int": 4}[_C_COMPUTE[np.dtype(dtype)]]
+
+
 _FAMILY = {float16: "F16", float32: "F32", float64: "F64", int32: "I32", bool_: "BOOL"}
 
 
@@ -110,7 +141,12 @@ def scalar_dtype(value) -> np.dtype:
 def weak_result_type(array_dtype, scalar) -> np.dtype:
     """Dtype of ``array <op> python_scalar``: the array's, unless the scalar is of a higher kind
     (a float with an int/bool array gives float32; an int with a bool array gives int32)."""
-    a = np.dtype(array_dtype)
-    s = scalar_dtype(scalar)
+    return weak_result_dtype(array_dtype, scalar_dtype(scalar))
+
+
+def weak_result_dtype(array_dtype, weak_dtype) -> np.dtype:
+    """Dtype of ``array <op> weak`` where ``weak`` is weakly typed with ``weak_dtype`` (a Python
+    scalar, or a jit argument that was one): the array's, unless the weak one is of a higher kind."""
+    a, s = np.dtype(array_dtype), np.dtype(weak_dtype)
     kind = {bool_: 0, int32: 1, float16: 2, float32: 2, float64: 2}
     return a if kind[a] >= kind[s] else s

@@ -10,22 +10,23 @@ from dataclasses import replace
 import numpy as np
 import pyopencl as cl
 
+from fconv.runtime.caps import DeviceCaps, as_caps
 from fconv.runtime.launch import Buf, KernelPlan, Launch
 from .. import config
+from ..dtypes import FLOATS, float_define
 
-_DTYPE_OPTION = {"float32": "-D FCONV_F32", "float64": "-D FCONV_F64", "float16": "-D FCONV_F16"}
+_DTYPES = tuple(d.name for d in FLOATS)
 _INT32_MAX = 2**31 - 1
 
 
-def _tunables(device: cl.Device, dtype: str, M: int, N: int, K: int,
+def _tunables(device: DeviceCaps, dtype: str, M: int, N: int, K: int,
               trans_a: bool, trans_b: bool) -> dict:
     """The -D tunables of gemm.cl and the local size along dims 0/1.
 
     MWI x (VW*NWV) is the register tile of one work-item; RT tiles are stacked
     along M and swept block by block of KB along k (cache blocking).
     """
-    is_cpu = bool(device.type & cl.device_type.CPU)
-    if is_cpu:
+    if device.is_cpu:
         # 8 rows x 2 vectors (16 zmm accumulators) per work-item, unit stride
         # along dim 0, no local memory (see gemm.cl's header for measurements).
         vw = 8 if dtype == "float64" else 16
@@ -49,7 +50,7 @@ def _check_int(name: str, value: object, lo: int) -> int:
     return int(value)
 
 
-def plan_gemm(device: cl.Device, *, M: int, N: int, K: int, batch: int = 1,
+def plan_gemm(device: DeviceCaps | cl.Device, *, M: int, N: int, K: int, batch: int = 1,
               dtype: str = "float32", trans_a: bool = False, trans_b: bool = False,
               lda: int | None = None, ldb: int | None = None, ldc: int | None = None,
               a_offset: int = 0, b_offset: int = 0, c_offset: int = 0,
@@ -73,7 +74,7 @@ def plan_gemm(device: cl.Device, *, M: int, N: int, K: int, batch: int = 1,
     ``("-D GEMM_EPILOGUE(v,b,row,col)=fmax((v),0.0f)",)`` applied to each value
     of C at its store. On GPUs (or with ``tiled=True``) the launch is the tiled
     kernel of ``gemm/tiled.cl``; ``mma="tf32"`` (float32) or ``"f16"`` (float16)
-    runs it on the tensor cores (NVIDIA, see ``fconv.runtime.tensorcore``).
+    runs it on the tensor cores (NVIDIA, see ``fconv.codegen.tensorcore``).
 
     Example::
 
@@ -84,8 +85,8 @@ def plan_gemm(device: cl.Device, *, M: int, N: int, K: int, batch: int = 1,
     N = _check_int("N", N, 1)
     K = _check_int("K", K, 1)
     batch = _check_int("batch", batch, 1)
-    if dtype not in _DTYPE_OPTION:
-        raise ValueError(f"plan_gemm: dtype must be one of {sorted(_DTYPE_OPTION)}, got {dtype!r}")
+    if dtype not in _DTYPES:
+        raise ValueError(f"plan_gemm: dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
     lda = _check_int("lda", (M if trans_a else K) if lda is None else lda, 1)
     ldb = _check_int("ldb", (K if trans_b else N) if ldb is None else ldb, 1)
     ldc = _check_int("ldc", N if ldc is None else ldc, 1)
@@ -109,8 +110,9 @@ def plan_gemm(device: cl.Device, *, M: int, N: int, K: int, batch: int = 1,
     if not all(isinstance(o, str) for o in epilogue_options):
         raise ValueError(f"plan_gemm: epilogue_options must be strings, got {epilogue_options!r}")
 
+    device = as_caps(device)
     if tiled is None:
-        tiled = (not bool(device.type & cl.device_type.CPU) or mma is not None
+        tiled = (not device.is_cpu or mma is not None
                  or config.enabled("FCONV_FORCE_TILED"))
     if tiled:
         return _plan_tiled(device, M, N, K, batch, dtype, trans_a, trans_b, lda, ldb, ldc,
@@ -128,7 +130,7 @@ def plan_gemm(device: cl.Device, *, M: int, N: int, K: int, batch: int = 1,
     # OpenCL 1.2 needs uniform work-groups: round the grid up (extra items exit).
     g0 = -(-g0 // l0) * l0
     g1 = -(-g1 // l1) * l1
-    options = [_DTYPE_OPTION[dtype]]
+    options = [float_define(dtype)]
     options += [f"-D {k}={t[k]}" for k in ("MWI", "VW", "NWV", "RT", "KB")]
     if trans_a:
         options.append("-D TRANS_A")
@@ -156,7 +158,7 @@ def _plan_tiled(device, M, N, K, batch, dtype, trans_a, trans_b, lda, ldb, ldc, 
     cfg, _ = choose_config(device, M, N, K, batch, mma)
     d = dict(A_OFF=a_off, B_OFF=b_off, C_OFF=c_off, A_BS=a_bs, B_BS=b_bs, C_BS=c_bs,
              LDA=lda, LDB=ldb, LDC=ldc)
-    (ln,) = tiled_launch("gemm", d, cfg, _DTYPE_OPTION[dtype], M, N, K, batch, (a, b, c),
+    (ln,) = tiled_launch("gemm", d, cfg, float_define(dtype), M, N, K, batch, (a, b, c),
                          "tiled gemm" + (" " + ("T" if trans_a else "N") + ("T" if trans_b else "N")
                                          if trans_a or trans_b else ""), epilogue=("gemm", 2))
     opts = ln.options + (("-D TRANS_A",) if trans_a else ()) + (("-D TRANS_B",) if trans_b else ())

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..dtypes import dtype_of_define
+from ..runtime.caps import as_caps
 from ..runtime.launch import Buf, Launch
 from .partial_sum import partial_sum_launch
 
 SOURCE = "gemm/tiled.cl"
-_DTYPE_OF_OPTION = {"-D FCONV_F32": "float32", "-D FCONV_F64": "float64", "-D FCONV_F16": "float16"}
 MODES = {"gemm": 0, "conv": 1, "bwd_w": 2}
 MMA_KINDS = {None: 0, "tf32": 1, "f16": 2}
 
@@ -107,7 +108,7 @@ def _ceil(a: int, b: int) -> int:
 
 def compute_units(device) -> int:
     try:
-        return max(1, int(device.max_compute_units))
+        return max(1, as_caps(device).compute_units)
     except Exception:  # a stand-in device object in tests
         return 16
 
@@ -179,6 +180,6 @@ def tiled_launch(mode: str, defines: dict, cfg: TileConfig, dtype_opt: str, M: i
                        (d["YSW"], d["YSH"] * d["YW"], d["CO"] * plane, plane, d["OGOUT"] * plane),
                        d["YOH"] * d["YW"] + d["YOW"])
         launches.append(partial_sum_launch(
-            _DTYPE_OF_OPTION[dtype_opt], part, out, splits, size, scatter=scatter,
+            dtype_of_define(dtype_opt).name, part, out, splits, size, scatter=scatter,
             epilogue=(epilogue[0], 1) if (epilogue and mode == "conv") else None))
     return launches

@@ -1,9 +1,12 @@
 """Convolution: :class:`~fconv.conv.spec.ConvSpec`, one module per strategy, the planner.
 
-Strategies return a :class:`~fconv.runtime.launch.KernelPlan` for a spec and
-a direction ("forward", "backward_data", "backward_weights"):
-``naive.plan_naive`` (direct loops, any shape) and ``im2col.plan_im2col``
-(patch matrices + batched GEMM).
+Each strategy module (``naive``, ``im2col``, ``implicit_gemm``, ``tiled_local``,
+``winograd``, ``depthwise``) exports a ``STRATEGY`` record (``protocol.py``),
+listed in ``registry.STRATEGIES``; a record turns a spec, a direction
+("forward", "backward_data", "backward_weights") and the device's
+:class:`~fconv.runtime.caps.DeviceCaps` into a
+:class:`~fconv.runtime.launch.KernelPlan`. ``planner`` chooses among them
+(``measure`` times them, ``autotune`` stores the choices).
 """
 from .spec import ConvSpec
 

@@ -51,14 +51,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..codegen.partial_sum import partial_sum_launch
+from ..dtypes import compute_itemsize, float_define, float_name
+from ..runtime.caps import as_caps
 from ..runtime.launch import Buf, KernelPlan, Launch
-from .naive import resolve_names
-from .spec import ConvSpec, dtype_name, dtype_option
+from .naive import check_fp64, resolve_names
+from .protocol import Strategy
+from .spec import DIRECTIONS, ConvSpec
 
 SOURCE = "conv/depthwise.cl"
-DIRECTIONS = ("forward", "backward_data", "backward_weights")
 TEMP_PART = "depthwise_part"
-VERSION = 1              # bump when a kernel changes (keys the autotune database)
 MAX_TAP_ACCUMULATORS = 16  # more taps: the weight gradient loops over kernel rows outermost
 _INT_MAX = 2**31 - 1
 
@@ -84,14 +85,15 @@ def applicable(spec: ConvSpec, direction: str) -> str | None:
 
 
 def _compute_units(device) -> int:
-    return int(getattr(device, "max_compute_units", 0) or 1) if device is not None else 1
+    caps = as_caps(device)
+    return (caps.compute_units or 1) if caps is not None else 1
 
 
 def default_vw(spec: ConvSpec, dtype: str = "float32") -> int:
     """Lanes per vector: one AVX-512 register (16 float/half, 8 double), halved (to 4 at
     least) while rows are narrower than a vector — a row narrower than the vector
     loads lane by lane, a wider one with whole-vector loads and shuffles."""
-    vw = 8 if dtype_name(dtype) == "float64" else 16
+    vw = 8 if float_name(dtype) == "float64" else 16
     while vw > 4 and vw > min(spec.W, spec.OW):
         vw //= 2
     return vw
@@ -124,7 +126,8 @@ def plan_depthwise(device, spec: ConvSpec, direction: str, dtype="float32",
                    kh_outer: bool | None = None) -> KernelPlan:
     """Plan ``direction`` of a depthwise ``spec`` (groups == C).
 
-    device: pyopencl Device (checked for fp64). dtype: float32, float64 or
+    device: DeviceCaps or anything :func:`~fconv.runtime.caps.as_caps` takes (its
+    compute units size the work; checked for fp64). dtype: float32, float64 or
     float16 (storage; float accumulation). names: role -> buffer overrides
     (forward x, w -> y; backward_data dy, w -> dx; backward_weights x, dy -> dw).
     Raises ValueError when :func:`applicable` gives a reason.
@@ -132,9 +135,9 @@ def plan_depthwise(device, spec: ConvSpec, direction: str, dtype="float32",
     why = applicable(spec, direction)
     if why:
         raise ValueError(f"depthwise {spec.op}: x{spec.x_shape} w{spec.w_shape}: {why}")
-    dt = dtype_name(dtype)
-    if dt == "float64" and device is not None and "cl_khr_fp64" not in device.extensions:
-        raise ValueError(f"depthwise {spec.op}: device {device.name!r} has no cl_khr_fp64 for float64")
+    dt = float_name(dtype)
+    device = as_caps(device)
+    check_fp64("depthwise", spec, device, dt)
     nm = resolve_names(direction, names)
     if vw is None:
         vw = default_vw(spec, dt)
@@ -154,7 +157,7 @@ def plan_depthwise(device, spec: ConvSpec, direction: str, dtype="float32",
     if split is None:
         split = 2 if nch < 8 and spec.KW > 1 else 1
     split = max(1, min(int(split), spec.KW))
-    opts = [dtype_option(dt), *spec.defines(), f"-D DW_VW={vw}", f"-D DW_NCH={nch}",
+    opts = [float_define(dt), *spec.defines(), f"-D DW_VW={vw}", f"-D DW_NCH={nch}",
             f"-D DW_SPLIT={split}"]
     info = dict(vw=vw, nch=nch, split=split)
     if direction == "forward":
@@ -174,7 +177,7 @@ def plan_depthwise(device, spec: ConvSpec, direction: str, dtype="float32",
     if kh_outer is None:
         kh_outer = kt > MAX_TAP_ACCUMULATORS
     opts += [f"-D DW_WROWS={wrows}", f"-D DW_WKH_OUTER={int(bool(kh_outer))}", "-D DW_ONLY=3"]
-    acc_bytes = 8 if dt == "float64" else 4
+    acc_bytes = compute_itemsize(dt)
     part = Launch(SOURCE, "dw_bwd_weights_part", tuple(opts), (nrc, spec.O, spec.N), None,
                   (Buf(nm["x"]), Buf(nm["dy"]), Buf(TEMP_PART)),
                   note=f"depthwise bwd-weights partials {vw}x{nch} wrows={wrows}")
@@ -182,3 +185,11 @@ def plan_depthwise(device, spec: ConvSpec, direction: str, dtype="float32",
                              note=f"depthwise bwd-weights reduce {npart} partials")
     return KernelPlan(launches=[part, red], temps={TEMP_PART: spec.O * kt * npart * acc_bytes},
                       info=dict(tiles=info, wrows=wrows, partials=npart, kh_outer=bool(kh_outer)))
+
+
+def _plan(spec, caps, direction, variant, *, dtype, names, tile=None) -> KernelPlan:
+    return plan_depthwise(caps, spec, direction, dtype, names=names)
+
+
+# version: part of the autotune key; bump when a kernel changes
+STRATEGY = Strategy("depthwise", 1, lambda spec, caps, direction: applicable(spec, direction), _plan)

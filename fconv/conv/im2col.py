@@ -32,9 +32,12 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..codegen.partial_sum import partial_sum_launch
+from ..dtypes import float_define, float_name, itemsize
+from ..runtime.caps import as_caps
 from ..runtime.launch import Buf, KernelPlan, Launch
-from .naive import resolve_names
-from .spec import DTYPE_SIZES, ConvSpec, dtype_name, dtype_option
+from .naive import check_fp64, resolve_names
+from .protocol import Strategy
+from .spec import ConvSpec
 
 SOURCE = "conv/im2col.cl"
 MAX_TEMP_BYTES = 512 << 20
@@ -78,9 +81,9 @@ def _grouped_gemm(device, plan: KernelPlan, nb: int, G: int, a: tuple, b: tuple,
             call(nb, g, 1, 0)
 
 
-def _chunk(spec: ConvSpec, per_sample: int, device, max_temp_bytes: int) -> int:
+def _chunk(spec: ConvSpec, per_sample: int, caps, max_temp_bytes: int) -> int:
     """Samples per chunk so the temporaries stay under max_temp_bytes."""
-    limit = getattr(device, "max_mem_alloc_size", None) if device is not None else None
+    limit = caps.max_mem_alloc_size if caps is not None else None
     if limit is not None and per_sample > limit:
         raise ValueError(f"im2col {spec.op}: the patch matrix of one sample needs {per_sample} "
                          f"bytes, more than the device's largest allocation ({limit})")
@@ -101,18 +104,19 @@ def plan_im2col(device, spec: ConvSpec, direction: str, dtype="float32",
                 max_temp_bytes: int = MAX_TEMP_BYTES) -> KernelPlan:
     """Plan ``direction`` of ``spec`` as im2col/col2im kernels plus batched GEMMs.
 
+    device: DeviceCaps (or anything :func:`~fconv.runtime.caps.as_caps` takes, or None).
     Buffer roles (overridable through ``names``): forward x, w -> y;
     backward_data dy, w -> dx; backward_weights x, dy -> dw. Shapes as in
     :class:`~fconv.conv.spec.ConvSpec`. Raises ValueError for shapes it
     cannot do (never computes a wrong answer).
     """
-    dt = dtype_name(dtype)
-    if dt == "float64" and device is not None and "cl_khr_fp64" not in device.extensions:
-        raise ValueError(f"im2col {spec.op}: device {device.name!r} has no cl_khr_fp64 for float64")
+    dt = float_name(dtype)
+    device = as_caps(device)
+    check_fp64("im2col", spec, device, dt)
     nm = resolve_names(direction, names)
     _check_int32(spec)
-    size = DTYPE_SIZES[dt]
-    opts = (dtype_option(dt), *spec.defines())
+    size = itemsize(dt)
+    opts = (float_define(dt), *spec.defines())
     G, OG, O = spec.groups, spec.OG, spec.O
     K, P = spec.CG * spec.KH * spec.KW, spec.OH * spec.OW
     plan = KernelPlan()
@@ -180,3 +184,11 @@ def plan_im2col(device, spec: ConvSpec, direction: str, dtype="float32",
 def applicable(spec: ConvSpec, direction: str) -> str | None:
     """im2col + GEMM runs every convolution (large ones in batch chunks)."""
     return None
+
+
+def _plan(spec, caps, direction, variant, *, dtype, names, tile=None) -> KernelPlan:
+    return plan_im2col(caps, spec, direction, dtype, names=names)
+
+
+# version: part of the autotune key; bump when the kernels' speed changes
+STRATEGY = Strategy("im2col", 1, lambda spec, caps, direction: applicable(spec, direction), _plan)

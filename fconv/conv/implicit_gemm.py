@@ -57,14 +57,18 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ..codegen import tiled_gemm as tg
 from ..codegen.partial_sum import partial_sum_launch
+from ..codegen.tensorcore import TF32_UNIT
+from ..dtypes import compute_itemsize, float_define, float_name, itemsize
+from ..runtime.caps import DeviceCaps, as_caps
 from ..runtime.launch import Buf, KernelPlan, Launch
-from .naive import resolve_names
-from .spec import DTYPE_SIZES, ConvSpec, dtype_name, dtype_option
+from .naive import check_fp64, resolve_names
+from .protocol import Strategy, Variant
+from .spec import ConvSpec
 from .. import config
 
 SOURCE = "conv/implicit_gemm.cl"
-VERSION = 3                      # part of the autotune key: bump when the kernels' speed changes
 TEMP_WP = "ig_wpack"
 TEMP_DYT = "ig_dyt"
 TEMP_PART = "ig_dwpart"
@@ -73,8 +77,8 @@ PV_MAX_CHANNELS = 8              # at most this many output channels per group: 
 BW_CHUNK = 1024                  # output positions per backward-weights chunk
 BW_MAX_PART_ELEMS = 4 << 20      # cap on the partial dw sums (elements)
 _INT_MAX = 2**31 - 1
-# bytes of `real` (the packed temporaries): float16 storage computes in float
-_REAL_SIZES = {"float32": 4, "float64": 8, "float16": 4}
+# declared error of the TF32 tensor cores: both inputs rounded to 10 mantissa bits
+TF32_ERROR = 2 * TF32_UNIT
 
 
 def _plan_gemm(device, **kw) -> KernelPlan:
@@ -147,7 +151,7 @@ def conv_tunables(dt: str, channels: int, width: int, depth: int, pv: bool | Non
 
 def tunables(spec: ConvSpec, direction: str, dtype: str) -> dict:
     """The kernel tunables for ``direction`` of ``spec`` (see the module docstring)."""
-    dt = dtype_name(dtype)
+    dt = float_name(dtype)
     if direction == "forward":
         return conv_tunables(dt, spec.OG, spec.OW, spec.CG)
     if direction == "backward_data":
@@ -184,8 +188,8 @@ def _pack(plan: KernelPlan, spec: ConvSpec, dt: str, w: str, trans: bool, jp: in
     """Append pack_weights: w -> TEMP_WP ([g][kh][kw][i][jp], real)."""
     ni = spec.OG if trans else spec.CG
     taps = spec.groups * spec.KH * spec.KW
-    plan.temps[TEMP_WP] = max(taps * ni * jp * _REAL_SIZES[dt], 1)
-    opts = (dtype_option(dt), *spec.defines(), "-D IG_PACK", f"-D PK_TRANS={int(trans)}",
+    plan.temps[TEMP_WP] = max(taps * ni * jp * compute_itemsize(dt), 1)
+    opts = (float_define(dt), *spec.defines(), "-D IG_PACK", f"-D PK_TRANS={int(trans)}",
             f"-D PK_JP={jp}")
     plan.launches.append(Launch(SOURCE, "pack_weights", opts, (jp, ni, taps), None,
                                 (Buf(w), Buf(TEMP_WP)), "pack w" + ("^T" if trans else ""),
@@ -212,7 +216,7 @@ def _ig_conv(plan: KernelPlan, dt: str, t: dict, src: str, dst: str, note: str,
     d["OGP"] = _channel_pad({"PV": pv, **t}, d["OG"])
     d["OB"] = d["OGP"] // (t["MWI"] if pv else nwi)
     kernel = "ig_conv_pv" if pv else "ig_conv"
-    opts = (dtype_option(dt), "-D IG_CONV_PV" if pv else "-D IG_CONV",
+    opts = (float_define(dt), "-D IG_CONV_PV" if pv else "-D IG_CONV",
             *(f"-D IG_{k}={v}" for k, v in d.items() if k not in _RUNTIME), *_tune_opts(t))
     per = nwi if pv else t["MWI"]
     gsize = (_ceil(d["OW"], per), d["OH"], d["N"] * d["G"] * d["OB"])
@@ -242,14 +246,6 @@ def _phase_taps(a: int, k: int, s: int, d: int, p: int) -> tuple:
     return len(taps), taps[-1], -step, step * d // s, -off_last
 
 
-def _is_gpu(device) -> bool:
-    import pyopencl as cl
-    try:
-        return bool(device.type & cl.device_type.GPU)
-    except Exception:  # a stand-in device object
-        return False
-
-
 def plan_implicit_gemm(device, spec: ConvSpec, direction: str, dtype="float32",
                        names: Mapping[str, str] | None = None,
                        tune: Mapping[str, int] | None = None, mma: str | None = None) -> KernelPlan:
@@ -261,18 +257,20 @@ def plan_implicit_gemm(device, spec: ConvSpec, direction: str, dtype="float32",
     ``gemm/tiled.cl`` (the default on GPUs; see :func:`plan_tiled_conv`), with
     ``"CFG"`` naming a tile of ``fconv.codegen.tiled_gemm.CONFIGS`` and ``"SPLITS"``
     the backward-weights split. ``mma`` ("tf32" or "f16") runs the tiled kernels on
-    the tensor cores. Raises ValueError for what it cannot run.
+    the tensor cores. ``device``: DeviceCaps (or anything
+    :func:`~fconv.runtime.caps.as_caps` takes, or None). Raises ValueError for what it
+    cannot run.
     """
-    dt = dtype_name(dtype)
-    if dt == "float64" and device is not None and "cl_khr_fp64" not in device.extensions:
-        raise ValueError(f"implicit_gemm {spec.op}: device {device.name!r} has no cl_khr_fp64 "
-                         f"for float64")
+    dt = float_name(dtype)
+    device = as_caps(device)
+    check_fp64("implicit_gemm", spec, device, dt)
     why = _check(spec)
     if why:
         raise ValueError(f"implicit_gemm {spec.op}: {why}")
     nm = resolve_names(direction, names)
     tune = dict(tune or {})
-    if tune.pop("TILED", 1 if (_is_gpu(device) or mma or config.enabled("FCONV_FORCE_TILED")) else 0):
+    gpu = device is not None and device.is_gpu
+    if tune.pop("TILED", 1 if (gpu or mma or config.enabled("FCONV_FORCE_TILED")) else 0):
         return plan_tiled_conv(device, spec, direction, dt, nm, mma=mma, cfg=tune.pop("CFG", None),
                                splits=tune.pop("SPLITS", None))
     t = dict(tunables(spec, direction, dt))
@@ -339,7 +337,7 @@ def plan_implicit_gemm(device, spec: ConvSpec, direction: str, dtype="float32",
         # kernel below, whose partial sums are float)
         out = nm["dw"] if spec.N == 1 else TEMP_PART
         if spec.N > 1:
-            plan.temps[TEMP_PART] = spec.N * O * CG * DTYPE_SIZES[dt]
+            plan.temps[TEMP_PART] = spec.N * O * CG * itemsize(dt)
         plan.extend(_plan_gemm(
             device, M=OG, N=CG, K=P, batch=spec.N * G, dtype=dt, trans_b=True,
             a=nm["dy"], b=nm["x"], c=out, lda=P, ldb=P, ldc=CG,
@@ -352,8 +350,8 @@ def plan_implicit_gemm(device, spec: ConvSpec, direction: str, dtype="float32",
     K = CG * spec.KH * spec.KW
     rows = t.pop("BW_ROWS", None) or _bw_rows(spec, K)
     chunks = _ceil(spec.N * spec.OH, rows)
-    plan.temps[TEMP_DYT] = spec.N * P * G * ogp * _REAL_SIZES[dt]
-    opts = (dtype_option(dt), *spec.defines(), "-D IG_BWD_W", f"-D IG_OGP={ogp}",
+    plan.temps[TEMP_DYT] = spec.N * P * G * ogp * compute_itemsize(dt)
+    opts = (float_define(dt), *spec.defines(), "-D IG_BWD_W", f"-D IG_OGP={ogp}",
             f"-D IG_OB={ogp // nwi}", f"-D BW_ROWS={rows}", *_tune_opts(t))
     if chunks > 1:   # dw is the temporary of partial sums, kept in `real`
         opts += ("-D FCONV_OUT_REAL",)
@@ -361,7 +359,7 @@ def plan_implicit_gemm(device, spec: ConvSpec, direction: str, dtype="float32",
                                 (Buf(nm["dy"]), Buf(TEMP_DYT)), "dy to nhwc"))
     out = nm["dw"] if chunks == 1 else TEMP_PART
     if chunks > 1:
-        plan.temps[TEMP_PART] = chunks * O * K * _REAL_SIZES[dt]
+        plan.temps[TEMP_PART] = chunks * O * K * compute_itemsize(dt)
     plan.launches.append(Launch(SOURCE, "ig_bwd_weights", opts,
                                 (_ceil(K, t["MWI"]), G * (ogp // nwi), chunks), None,
                                 (Buf(nm["x"]), Buf(TEMP_DYT), Buf(out)),
@@ -384,7 +382,6 @@ def plan_tiled_conv(device, spec: ConvSpec, direction: str, dt: str, nm: Mapping
     position), split along k into partial sums (fixed order) when dw alone is too
     small to fill the device.
     """
-    from ..codegen import tiled_gemm as tg
     if mma == "f16" and dt != "float16":
         raise ValueError(f"implicit_gemm {spec.op}: the f16 tensor-core path needs float16 storage")
     if mma == "tf32" and dt != "float32":
@@ -394,7 +391,8 @@ def plan_tiled_conv(device, spec: ConvSpec, direction: str, dt: str, nm: Mapping
     sh, sw = spec.stride
     dh, dwl = spec.dilation
     plan = KernelPlan()
-    opt = dtype_option(dt)
+    opt = float_define(dt)
+    real_size = compute_itemsize(dt)
 
     def pick(M, N, K, batch, split_ok=False):
         if cfg is not None:
@@ -414,7 +412,7 @@ def plan_tiled_conv(device, spec: ConvSpec, direction: str, dt: str, nm: Mapping
                  YH=spec.OH, YW=spec.OW, YSH=1, YSW=1, YOH=0, YOW=0, WTRANS=0)
         plan.launches += tg.tiled_launch("conv", d, c, opt, M, N, K, G, (nm["x"], nm["w"], nm["y"]),
                                          "tiled conv", epilogue=("conv", 2), splits=s, part=TEMP_TG,
-                                         out=nm["y"], real_size=_REAL_SIZES[dt], temps=plan.temps)
+                                         out=nm["y"], real_size=real_size, temps=plan.temps)
         return plan
     if direction == "backward_data":
         for a in range(sh):
@@ -434,7 +432,7 @@ def plan_tiled_conv(device, spec: ConvSpec, direction: str, dt: str, nm: Mapping
                 note = "tiled dx" + (f" phase ({a},{b})" if sh * sw > 1 else "")
                 plan.launches += tg.tiled_launch("conv", d, c, opt, M, N, K, G,
                                                  (nm["dy"], nm["w"], nm["dx"]), note, splits=s,
-                                                 part=TEMP_TG, out=nm["dx"], real_size=_REAL_SIZES[dt],
+                                                 part=TEMP_TG, out=nm["dx"], real_size=real_size,
                                                  temps=plan.temps)
         return plan
     M, N, K = OG, CG * spec.KH * spec.KW, spec.N * spec.OH * spec.OW
@@ -443,7 +441,7 @@ def plan_tiled_conv(device, spec: ConvSpec, direction: str, dt: str, nm: Mapping
              KW=spec.KW, SH=sh, SW=sw, DH=dh, DW=dwl, PT=pt, PL=pl, OH=spec.OH, OW=spec.OW)
     plan.launches += tg.tiled_launch("bwd_w", d, c, opt, M, N, K, G, (nm["x"], nm["dy"], nm["dw"]),
                                      "tiled dw", splits=s, part=TEMP_TG, out=nm["dw"],
-                                     real_size=_REAL_SIZES[dt], temps=plan.temps)
+                                     real_size=real_size, temps=plan.temps)
     return plan
 
 
@@ -461,3 +459,42 @@ def _bw_rows(spec: ConvSpec, K: int) -> int:
     total = spec.N * spec.OH
     max_chunks = max(1, BW_MAX_PART_ELEMS // (spec.O * K))
     return min(total, max(rows, _ceil(total, max_chunks)))
+
+
+# ------------------------------------------------------------------ the strategy record
+def _variant(caps: DeviceCaps | None, mma: str | None, error: float) -> Variant:
+    """The plain kernels (``mma`` None) or a tensor-core kind; on GPUs, with the tiles of
+    that kind for the planner to measure."""
+    tiles = tuple(tg.configs_for(mma)) if caps is not None and caps.kind == "gpu" else ()
+    return Variant(mma or "default", error, {"mma": mma} if mma else {},
+                   (("mma", mma),) if mma else (), tiles)
+
+
+def variants(spec: ConvSpec, caps: DeviceCaps | None, direction: str, dtype) -> tuple:
+    """The tensor-core kind the device has for ``dtype`` (TF32 for float32 at its declared
+    error, f16 for float16 storage: exact products of half inputs), then the plain kernels."""
+    kinds = caps.mma_kinds if caps is not None else frozenset()
+    dt = float_name(dtype)
+    out = []
+    if dt == "float32" and "tf32" in kinds:
+        out.append(_variant(caps, "tf32", TF32_ERROR))
+    if dt == "float16" and "f16" in kinds:
+        out.append(_variant(caps, "f16", 0.0))
+    return (*out, _variant(caps, None, 0.0))
+
+
+def _prefer(spec: ConvSpec, caps, direction: str, variant: Variant) -> str | None:
+    mma = variant.options.get("mma")
+    if mma and spec.roles(direction).gemm[0] >= 16:
+        return f"rule: {mma} tensor cores (mma.sync) run the implicit GEMM"
+    return None
+
+
+def _plan(spec, caps, direction, variant, *, dtype, names, tile=None) -> KernelPlan:
+    tune = {"CFG": tile} if tile is not None else None
+    return plan_implicit_gemm(caps, spec, direction, dtype, names=names, tune=tune, **variant.options)
+
+
+# version: part of the autotune key; bump when the kernels' speed changes
+STRATEGY = Strategy("implicit_gemm", 3, lambda spec, caps, direction: applicable(spec, direction),
+                    _plan, variants, _prefer)

@@ -20,30 +20,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ..dtypes import float_define, float_name
+from ..runtime.caps import DeviceCaps, as_caps
 from ..runtime.launch import Buf, KernelPlan, Launch
-from .spec import ConvSpec, dtype_name, dtype_option
+from .protocol import Strategy
+from .spec import ROLES, ConvSpec, check_direction
 
 SOURCE = "conv/naive.cl"
-DIRECTIONS = ("forward", "backward_data", "backward_weights")
-
-# direction -> (kernel, input roles, output role)
-_KERNELS = {
-    "forward": ("conv2d_fwd", ("x", "w"), "y"),
-    "backward_data": ("conv2d_bwd_data", ("dy", "w"), "dx"),
-    "backward_weights": ("conv2d_bwd_weights", ("x", "dy"), "dw"),
-}
+_KERNELS = {"forward": "conv2d_fwd", "backward_data": "conv2d_bwd_data",
+            "backward_weights": "conv2d_bwd_weights"}
 
 
 def default_names(direction: str) -> dict[str, str]:
     """Role -> buffer name used when ``names`` is not given."""
-    kernel, ins, out = _KERNELS[direction]
+    ins, out = ROLES[direction]
     return {r: r for r in (*ins, out)}
 
 
 def resolve_names(direction: str, names: Mapping[str, str] | None) -> dict[str, str]:
     """Defaults for ``direction`` overridden by ``names`` (unknown roles are an error)."""
-    if direction not in _KERNELS:
-        raise ValueError(f"unknown conv direction {direction!r}; expected one of {DIRECTIONS}")
+    check_direction(direction)
     out = default_names(direction)
     for k, v in (names or {}).items():
         if k not in out:
@@ -54,28 +50,33 @@ def resolve_names(direction: str, names: Mapping[str, str] | None) -> dict[str, 
 
 def output_shape(spec: ConvSpec, direction: str) -> tuple[int, int, int, int]:
     """Shape of the output buffer of ``direction``."""
-    return {"forward": spec.y_shape, "backward_data": spec.x_shape,
-            "backward_weights": spec.w_shape}[direction]
+    r = spec.roles(direction)
+    return r.shape(r.output)
+
+
+def check_fp64(strategy: str, spec: ConvSpec, caps: DeviceCaps | None, dt: str) -> None:
+    """ValueError when ``dt`` is float64 and the device has no cl_khr_fp64."""
+    if dt == "float64" and caps is not None and not caps.has_fp64:
+        raise ValueError(f"{strategy} {spec.op}: device {caps.name!r} has no cl_khr_fp64 for float64")
 
 
 def plan_naive(device, spec: ConvSpec, direction: str, dtype="float32",
                names: Mapping[str, str] | None = None) -> KernelPlan:
     """A one-launch plan computing ``direction`` of ``spec`` with direct loops.
 
-    device: the pyopencl Device (unused beyond the dtype check; kept for a
-    uniform strategy signature). dtype: float32, float64 or float16 (storage).
+    device: DeviceCaps (or anything :func:`~fconv.runtime.caps.as_caps` takes; only
+    the float64 check reads it). dtype: float32, float64 or float16 (storage).
     names: role -> buffer name overrides, roles as in the module docstring.
     """
-    dt = dtype_name(dtype)
-    if dt == "float64" and device is not None and "cl_khr_fp64" not in device.extensions:
-        raise ValueError(f"naive {spec.op}: device {device.name!r} has no cl_khr_fp64 for float64")
+    dt = float_name(dtype)
+    check_fp64("naive", spec, as_caps(device), dt)
     nm = resolve_names(direction, names)
-    kernel, ins, out = _KERNELS[direction]
-    shape = output_shape(spec, direction)
-    total = shape[0] * shape[1] * shape[2] * shape[3]
-    launch = Launch(source=SOURCE, kernel=kernel, options=(dtype_option(dt), *spec.defines()),
+    total = 1
+    for d in output_shape(spec, direction):
+        total *= d
+    launch = Launch(source=SOURCE, kernel=_KERNELS[direction], options=(float_define(dt), *spec.defines()),
                     global_size=(total,), local_size=None,
-                    args=tuple(Buf(nm[r]) for r in (*ins, out)),
+                    args=tuple(Buf(nm[r]) for r in spec.roles(direction).names),
                     note=f"naive {direction}")
     return KernelPlan(launches=[launch])
 
@@ -83,3 +84,12 @@ def plan_naive(device, spec: ConvSpec, direction: str, dtype="float32",
 def applicable(spec: ConvSpec, direction: str) -> str | None:
     """The reference strategy runs every convolution."""
     return None
+
+
+def _plan(spec, caps, direction, variant, *, dtype, names, tile=None) -> KernelPlan:
+    return plan_naive(caps, spec, direction, dtype, names=names)
+
+
+# version: part of the autotune key; bump when the kernel's speed changes
+STRATEGY = Strategy("naive", 1, lambda spec, caps, direction: applicable(spec, direction), _plan,
+                    reference=True)

@@ -1,41 +1,51 @@
 """Choosing a convolution strategy: applicability rules, then preference.
 
-Each strategy lives in ``fconv/conv/<name>.py`` with
-``applicable(spec, direction) -> str | None`` (why it cannot run, or None) and
-``plan_<name>(device, spec, direction, dtype, names=None) -> KernelPlan``.
+The planner knows strategies only through their records
+(``fconv.conv.registry.STRATEGIES``, see ``fconv.conv.protocol``): each says
+whether it can run a conv, how it can run it on the device (its variants and
+their declared error), whether a rule picks it, and plans it; the device
+reaches strategies as :class:`~fconv.runtime.caps.DeviceCaps`.
 ``choose(spec, direction, dtype, requested, device)`` returns
 ``(strategy, reason)``; ``plan(...)`` returns the chosen strategy's KernelPlan.
 A strategy named explicitly that cannot run the shape raises ValueError with
 the reason (at trace time: the primitives call ``check`` in their shape rule).
+With ``FCONV_AUTOTUNE=1`` the planner measures the candidates
+(:func:`measure`, timing through ``fconv.conv.measure``) and keeps the result in
+the database of ``fconv.conv.autotune``.
+
+Example::
+
+    spec = ConvSpec.from_conv2d((8, 64, 56, 56), (64, 64, 3, 3), padding=1)
+    name, why = choose(spec, "forward", "float32", device=fc.default_device())
+    kplan = plan(fc.default_device(), spec, "forward", "float32", name, {"x": "a", "w": "b", "y": "c"})
 """
 from __future__ import annotations
 
-import importlib
+import numpy as np
 
-from .spec import ConvSpec
+from .. import dtypes
+from . import autotune, cost, registry
+from .caps import caps_of
+from .measure import time_plans
+from .protocol import Strategy, Variant
+from .registry import CONV_STRATEGIES
+from .spec import DIRECTIONS, ConvSpec
 
-CONV_STRATEGIES = ("naive", "im2col", "implicit_gemm", "tiled_local", "winograd", "depthwise")
-DIRECTIONS = ("forward", "backward_data", "backward_weights")
-
-
-def strategy_module(name: str):
-    """The module implementing strategy ``name``, or None when this build has none."""
-    try:
-        return importlib.import_module(f"fconv.conv.{name}")
-    except ModuleNotFoundError as e:
-        if e.name == f"fconv.conv.{name}":
-            return None
-        raise
+__all__ = ["CONV_STRATEGIES", "DIRECTIONS", "candidates", "check", "choose", "measure", "plan",
+           "tolerance", "unavailable_reason", "variant"]
 
 
-def unavailable_reason(spec: ConvSpec, direction: str, strategy: str) -> str | None:
-    """Why ``strategy`` cannot run this convolution, or None when it can."""
-    if strategy not in CONV_STRATEGIES:
+def strategy_module(name: str) -> Strategy | None:
+    """The record of strategy ``name``, or None (:func:`fconv.conv.registry.strategy`)."""
+    return registry.strategy(name)
+
+
+def unavailable_reason(spec: ConvSpec, direction: str, strategy: str, caps=None) -> str | None:
+    """Why ``strategy`` cannot run this convolution (on ``caps``; None: any device), or None."""
+    rec = strategy_module(strategy)
+    if rec is None:
         return f"unknown strategy {strategy!r}; choose 'auto' or one of {CONV_STRATEGIES}"
-    mod = strategy_module(strategy)
-    if mod is None or not hasattr(mod, "applicable"):
-        return f"strategy {strategy!r} is not implemented in this version of fconv"
-    return mod.applicable(spec, direction)
+    return rec.applicable(spec, caps, direction)
 
 
 def check(op: str, spec: ConvSpec, direction: str, strategy: str) -> None:
@@ -61,29 +71,31 @@ def candidates(spec: ConvSpec, direction: str) -> list:
     return out
 
 
-def _versions(cands, dtype=None, precision=None, device=None) -> dict:
-    """Kernel versions of the candidates (and the tensor-core kind, when one is used):
-    part of the autotune key, so a changed kernel or precision is measured again."""
-    v = {s: getattr(strategy_module(s), "VERSION", 1) for s in cands}
-    mma = variant_for("implicit_gemm", dtype, precision, device).get("mma") if device else None
-    if mma:
-        v["mma"] = mma
+def variant(rec: Strategy, spec: ConvSpec, caps, direction: str, dtype, precision) -> Variant:
+    """The variant ``rec`` runs this conv with: the first of its variants whose declared
+    error the caller's ``precision`` admits (:func:`tolerance`), else its last."""
+    vs = rec.variants(spec, caps, direction, dtype)
+    tol = tolerance(precision, dtype)
+    return next((v for v in vs if v.error_bound <= tol), vs[-1])
+
+
+def _versions(cands, spec=None, direction=None, dtype=None, precision=None, device=None) -> dict:
+    """Kernel versions of the candidates (and what their variants add, e.g. the tensor-core
+    kind): part of the autotune key, so a changed kernel or precision is measured again."""
+    v = {s: registry.strategy(s).version for s in cands}
+    if device is not None:
+        caps = caps_of(device)
+        for s in cands:
+            v.update(variant(registry.strategy(s), spec, caps, direction, dtype, precision).key)
     return v
 
 
-def _tiled(device) -> bool:
-    """Whether implicit_gemm runs the tiled GPU kernels on this device."""
-    return device is not None and device.kind == "gpu"
-
-
-def _tile_key(device, spec, direction, dtype, precision):
-    """Autotune key of implicit_gemm's tile on ``device`` (None where it has no tiles)."""
-    if not _tiled(device):
+def _tile_key(device, spec: ConvSpec, direction: str, dtype, rec: Strategy, var: Variant) -> str | None:
+    """Autotune key of the tile ``rec`` runs ``var`` with (None where it has no tiles)."""
+    if not var.tiles:
         return None
-    from . import autotune
-    v = _versions(["implicit_gemm"], dtype, precision, device)
-    v["tile"] = 1
-    return autotune.key_of(device, spec, direction, dtype, v)
+    return autotune.key_of(device, spec, direction, dtype,
+                           {rec.name: rec.version, **dict(var.key), "tile": 1})
 
 
 def choose(spec: ConvSpec, direction: str, dtype, requested: str = "auto", device=None,
@@ -94,7 +106,6 @@ def choose(spec: ConvSpec, direction: str, dtype, requested: str = "auto", devic
     (depthwise shapes, 1x1 GEMMs); a measurement stored in the autotune database
     (made now when ``FCONV_AUTOTUNE=1``); else the cost model on the device profile.
     """
-    from . import autotune, cost
     if requested != "auto":
         check(spec.op, spec, direction, requested)
         return requested, "requested by the caller"
@@ -112,27 +123,27 @@ def choose(spec: ConvSpec, direction: str, dtype, requested: str = "auto", devic
         return "naive", f"rule: tiny GEMM ({og}x{cg * spec.KH * spec.KW} per group): direct loops"
     if device is None:
         return "im2col", "no device profile: the GEMM path"
-    key = autotune.key_of(device, spec, direction, dtype, _versions(cands, dtype, precision, device))
+    key = autotune.key_of(device, spec, direction, dtype,
+                          _versions(cands, spec, direction, dtype, precision, device))
     hit = autotune.lookup(key)
     if hit is not None and hit[0] in cands:
         times = ", ".join(f"{k} {v:.2f} ms" for k, v in sorted(hit[1].items(), key=lambda kv: kv[1]))
         return hit[0], f"autotuned (stored measurement): {times}"
-    fast = [s for s in cands if s != "naive"] or cands
+    fast = [s for s in cands if not registry.strategy(s).reference] or cands
     if autotune.enabled():
-        times = autotune.measure(device, spec, direction, dtype, fast[:8], precision=precision,
-                                 tile_key=_tile_key(device, spec, direction, dtype, precision))
+        times = measure(device, spec, direction, dtype, fast[:8], precision=precision)
         best = min(times, key=times.get)
         autotune.store(key, best, times)
         return best, "autotuned now: " + ", ".join(f"{k} {v:.2f} ms" for k, v in
                                                    sorted(times.items(), key=lambda kv: kv[1]))
-    mma = variant_for("implicit_gemm", dtype, precision, device).get("mma")
-    if mma and "implicit_gemm" in cands:
-        og, cg = spec.O // spec.groups, spec.C // spec.groups
-        m = {"forward": og, "backward_data": cg, "backward_weights": og}[direction]
-        if m >= 16:
-            return "implicit_gemm", f"rule: {mma} tensor cores (mma.sync) run the implicit GEMM"
+    caps = caps_of(device)
+    for s in cands:
+        rec = registry.strategy(s)
+        why = rec.prefer(spec, caps, direction, variant(rec, spec, caps, direction, dtype, precision))
+        if why:
+            return s, why
     prof = device.profile
-    itemsize = 2 if str(dtype) == "float16" else 8 if str(dtype) == "float64" else 4
+    itemsize = dtypes.itemsize(dtype)
     est = {s: cost.estimate_ms(s, spec, direction, prof, itemsize) for s in fast}
     best = min(est, key=lambda s: (est[s], CONV_STRATEGIES.index(s)))
     others = ", ".join(f"{k} {v:.2f}" for k, v in sorted(est.items(), key=lambda kv: kv[1]) if k != best)
@@ -148,38 +159,61 @@ _TOLERANCE_EPS = {"highest": 100, "float32": 100, None: 250, "tf32": 8192}
 
 def tolerance(precision, dtype) -> float:
     """The relative error (max |err| / max |y|) the caller's precision admits for ``dtype``."""
-    import numpy as np
     return _TOLERANCE_EPS.get(precision, 100) * float(np.finfo(np.dtype(dtype)).eps)
-
-
-def variant_for(strategy: str, dtype, precision, device=None) -> dict:
-    """Extra keyword arguments of ``plan_<strategy>`` that the precision decides: the
-    Winograd tile, and the tensor-core kind of implicit GEMM (``fconv.runtime.tensorcore``)."""
-    if strategy == "implicit_gemm":
-        from ..runtime.tensorcore import mma_for
-        mma = mma_for(device, dtype, precision)
-        return {"mma": mma} if mma else {}
-    if strategy != "winograd":
-        return {}
-    mod = strategy_module("winograd")
-    tol = tolerance(precision, dtype)
-    return {"variant": "f4x4" if mod.error_bound("f4x4", str(dtype)) <= tol else "f2x2"}
 
 
 def plan(device, spec: ConvSpec, direction: str, dtype, strategy: str, names: dict, precision=None,
          tile: str | None = None):
     """The KernelPlan of ``strategy`` (already chosen) for this convolution.
 
-    implicit_gemm on a GPU takes ``tile`` (a name of ``fconv.codegen.tiled_gemm.CONFIGS``),
-    else the tile the autotune database holds for this conv, else its own choice.
+    ``names`` maps the roles of ``spec.roles(direction)`` to buffer names. A strategy
+    whose variant has tiles (implicit_gemm on a GPU) takes ``tile`` (one of
+    ``variant.tiles``), else the tile the autotune database holds for this conv, else
+    its own choice.
     """
-    mod = strategy_module(strategy)
-    kw = variant_for(strategy, dtype, precision, device)
-    if strategy == "implicit_gemm" and _tiled(device):
-        if tile is None:
-            from . import autotune
-            hit = autotune.lookup(_tile_key(device, spec, direction, dtype, precision))
-            tile = hit[0] if hit else None
-        if tile is not None:
-            kw["tune"] = {"CFG": tile}
-    return getattr(mod, f"plan_{strategy}")(device.cl_device, spec, direction, dtype, names=names, **kw)
+    rec = strategy_module(strategy)
+    caps = caps_of(device)
+    var = variant(rec, spec, caps, direction, dtype, precision)
+    if not var.tiles:
+        tile = None
+    elif tile is None:
+        hit = autotune.lookup(_tile_key(device, spec, direction, dtype, rec, var))
+        tile = hit[0] if hit else None
+    return rec.plan(spec, caps, direction, var, dtype=dtype, names=names, tile=tile)
+
+
+def measure(device, spec: ConvSpec, direction: str, dtype, strategies: list, repeats: int = 3,
+            precision=None) -> dict:
+    """Median milliseconds of each strategy's plan for this convolution on ``device``.
+
+    Where a strategy's variant has tiles (implicit_gemm on GPUs), each tile is timed;
+    the best is stored as that conv's tile in the autotune database (which :func:`plan`
+    reads) and its time is the strategy's.
+    """
+    dt = np.dtype(dtype).name
+    names = {r: r for r in spec.roles(direction).names}
+    caps = caps_of(device)
+    plans, tiles = {}, {}
+    for s in strategies:
+        rec = registry.strategy(s)
+        var = variant(rec, spec, caps, direction, dt, precision)
+        if not var.tiles:
+            plans[s] = rec.plan(spec, caps, direction, var, dtype=dt, names=names)
+            continue
+        for t in var.tiles:
+            try:
+                plans[f"{s}[{t}]"] = rec.plan(spec, caps, direction, var, dtype=dt, names=names, tile=t)
+                tiles[f"{s}[{t}]"] = (rec, var, t)
+            except ValueError:
+                continue
+    times = time_plans(device, spec, direction, dtype, plans, repeats)
+    for s in dict.fromkeys(rec.name for rec, _, _ in tiles.values()):
+        mine = [k for k, (rec, _, _) in tiles.items() if rec.name == s]
+        best = min(mine, key=times.get)
+        rec, var, _ = tiles[best]
+        autotune.store(_tile_key(device, spec, direction, dt, rec, var), tiles[best][2],
+                       {tiles[k][2]: times[k] for k in mine})
+        times[s] = times[best]
+        for k in mine:
+            del times[k]
+    return times

@@ -17,6 +17,7 @@ Example::
     s = ConvSpec.from_conv2d((2, 8, 32, 32), (16, 8, 3, 3), padding="SAME")
     s.OH, s.OW        # (32, 32)
     s.defines()       # ("-D CV_N=2", "-D CV_C=8", ...)
+    s.roles("backward_data").names   # ("dy", "w", "dx"): its buffer roles
 """
 from __future__ import annotations
 
@@ -24,25 +25,41 @@ import math
 import numbers
 from dataclasses import dataclass
 
-DTYPE_OPTIONS = {"float32": "-D FCONV_F32", "float64": "-D FCONV_F64", "float16": "-D FCONV_F16"}
-DTYPE_SIZES = {"float32": 4, "float64": 8, "float16": 2}
+# direction -> (its two input roles, its output role): the one table of buffer roles
+ROLES = {"forward": (("x", "w"), "y"),
+         "backward_data": (("dy", "w"), "dx"),
+         "backward_weights": (("x", "dy"), "dw")}
+DIRECTIONS = tuple(ROLES)
 
 
-def dtype_name(dtype) -> str:
-    """'float32' / 'float64' / 'float16' for a dtype-like (str, NumPy dtype or type)."""
-    import numpy as np
-    try:
-        name = np.dtype(dtype).name
-    except TypeError as e:
-        raise TypeError(f"unsupported dtype {dtype!r}") from e
-    if name not in DTYPE_OPTIONS:
-        raise TypeError(f"unsupported dtype {name!r}: conv kernels take float32, float64 or float16")
-    return name
+@dataclass(frozen=True)
+class Roles:
+    """One direction of a conv: its buffer roles, their shapes, and the direction as a GEMM.
+
+    ``inputs``/``output`` are role names (``x w y``, ``dy w dx``, ``x dy dw``);
+    ``shapes`` maps each role to its shape; ``gemm`` is (M, N, K) per group of the
+    direction computed as an implicit GEMM: forward (OG, N*OH*OW, CG*KH*KW),
+    backward_data (CG, N*H*W, OG*KH*KW), backward_weights (OG, CG*KH*KW, N*OH*OW).
+    """
+    direction: str
+    inputs: tuple[str, str]
+    output: str
+    shapes: tuple[tuple[str, tuple[int, int, int, int]], ...]
+    gemm: tuple[int, int, int]
+
+    @property
+    def names(self) -> tuple[str, str, str]:
+        """The roles in argument order: both inputs, then the output."""
+        return (*self.inputs, self.output)
+
+    def shape(self, role: str) -> tuple[int, int, int, int]:
+        return dict(self.shapes)[role]
 
 
-def dtype_option(dtype) -> str:
-    """The common.cl build option selecting ``dtype`` (e.g. ``"-D FCONV_F32"``)."""
-    return DTYPE_OPTIONS[dtype_name(dtype)]
+def check_direction(direction: str) -> None:
+    """ValueError unless ``direction`` is one of :data:`DIRECTIONS`."""
+    if direction not in ROLES:
+        raise ValueError(f"unknown conv direction {direction!r}; expected one of {DIRECTIONS}")
 
 
 def _ctx(op: str, x_shape, w_shape) -> str:
@@ -180,6 +197,21 @@ class ConvSpec:
     @property
     def y_shape(self) -> tuple[int, int, int, int]:
         return (self.N, self.O, self.OH, self.OW)
+
+    def roles(self, direction: str) -> Roles:
+        """The buffer roles, their shapes and the GEMM sizes of ``direction`` (see :class:`Roles`).
+
+        Example: ``spec.roles("backward_data").names == ("dy", "w", "dx")``.
+        """
+        check_direction(direction)
+        ins, out = ROLES[direction]
+        of = {"x": self.x_shape, "dx": self.x_shape, "w": self.w_shape, "dw": self.w_shape,
+              "y": self.y_shape, "dy": self.y_shape}
+        taps = self.KH * self.KW
+        gemm = {"forward": (self.OG, self.N * self.OH * self.OW, self.CG * taps),
+                "backward_data": (self.CG, self.N * self.H * self.W, self.OG * taps),
+                "backward_weights": (self.OG, self.CG * taps, self.N * self.OH * self.OW)}[direction]
+        return Roles(direction, ins, out, tuple((r, of[r]) for r in (*ins, out)), gemm)
 
     @property
     def flops(self) -> int:

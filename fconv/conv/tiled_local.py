@@ -57,16 +57,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..codegen.partial_sum import partial_sum_launch
+from ..dtypes import compute_itemsize, float_define, float_name
+from ..runtime.caps import as_caps
 from ..runtime.launch import Buf, KernelPlan, Launch
-from .naive import resolve_names
-from .spec import ConvSpec, dtype_name, dtype_option
+from .naive import check_fp64, resolve_names
+from .protocol import Strategy
+from .spec import ConvSpec
 
 SOURCE = "conv/tiled_local.cl"
-VERSION = 1  # part of the autotune key
 TEMP_PARTIAL = "tiled_local_dw_partial"
 # The OpenCL minimum local memory (full profile); what applicable() can promise without a device.
 MIN_LOCAL_BYTES = 32 << 10
-_ACCUM_BYTES = {"float32": 4, "float64": 8, "float16": 4}   # `real` (local tiles, accumulators)
 
 
 # ------------------------------------------------------------------ device
@@ -81,13 +82,12 @@ class _Dev:
 
 
 def _dev(device) -> _Dev:
-    if device is None:
+    caps = as_caps(device)
+    if caps is None:
         return _Dev(False, MIN_LOCAL_BYTES, 256, 1)
-    import pyopencl as cl
-    gpu = bool(device.type & cl.device_type.GPU)   # as Device.kind: Oclgrind (all types) counts as one
-    local = int(device.local_mem_size)
-    return _Dev(gpu, local, int(device.max_work_group_size), int(device.max_compute_units),
-                device.name)
+    # is_gpu, as Device.kind: Oclgrind (all types) counts as one
+    return _Dev(caps.is_gpu, caps.local_mem_bytes, caps.max_work_group_size, caps.compute_units,
+                caps.name)
 
 
 def _gcd_geometry(s: int, d: int, k: int) -> tuple[int, int, int]:
@@ -181,7 +181,7 @@ def _taps(direction: str, spec: ConvSpec) -> int:
 
 def _out_tunables(dev: _Dev, spec: ConvSpec, direction: str, dtype: str) -> dict:
     """TO RO TH RH TW RW CC XPAD WPAD for the forward / backward-data kernels."""
-    real = _ACCUM_BYTES[dtype]
+    real = compute_itemsize(dtype)
     fn = _fwd_local if direction == "forward" else _bwd_data_local
     M, red, rows, cols, phases = _spatial(direction, spec)
     taps = _taps(direction, spec)
@@ -307,7 +307,7 @@ def _weights_tunables(dev: _Dev, spec: ConvSpec, dtype: str) -> dict:
     at the end) and reduce over chunks of TR x TP output pixels; the chunks are
     split over TL_SPLIT work-groups so that the device has enough of them.
     """
-    real = _ACCUM_BYTES[dtype]
+    real = compute_itemsize(dtype)
     kk = spec.KH * spec.KW
     budget = min(dev.local_bytes, 48 << 10)
     if dev.gpu:
@@ -375,13 +375,13 @@ def _pow2_floor(n: int) -> int:
 
 # ------------------------------------------------------------------ plan
 def _opts(dt: str, spec: ConvSpec, t: dict, keys, extra=()) -> tuple:
-    return (dtype_option(dt), *spec.defines(), *(f"-D TL_{k}={t[k]}" for k in keys), *extra)
+    return (float_define(dt), *spec.defines(), *(f"-D TL_{k}={t[k]}" for k in keys), *extra)
 
 
 def tunables(device, spec: ConvSpec, direction: str, dtype="float32") -> dict:
     """The ``TL_*`` tunables :func:`plan_tiled_local` picks for this device and shape."""
     dev = _dev(device)
-    dt = dtype_name(dtype)
+    dt = float_name(dtype)
     if direction == "backward_weights":
         return _weights_tunables(dev, spec, dt)
     return _out_tunables(dev, spec, direction, dt)
@@ -392,8 +392,9 @@ def plan_tiled_local(device, spec: ConvSpec, direction: str, dtype="float32",
                      tunables_override: Mapping[str, int] | None = None) -> KernelPlan:
     """A KernelPlan computing ``direction`` of ``spec`` with local-memory tiles.
 
-    device: the pyopencl Device (local memory size, work-group limit, CPU or
-    GPU choose the tiles; None plans for a generic 32 KiB CPU). dtype:
+    device: DeviceCaps or anything :func:`~fconv.runtime.caps.as_caps` takes (local
+    memory size, work-group limit, CPU or GPU choose the tiles; None plans for a
+    generic 32 KiB CPU). dtype:
     float32, float64 or float16 (storage; float accumulation). names: role ->
     buffer name overrides (forward x, w -> y; backward_data dy, w -> dx;
     backward_weights x, dy -> dw). tunables_override: ``TL_*`` values (without
@@ -401,10 +402,9 @@ def plan_tiled_local(device, spec: ConvSpec, direction: str, dtype="float32",
     launch exposes the jit epilogue hook (``epilogue=("conv", 2)``).
     Raises ValueError for a shape it cannot run.
     """
-    dt = dtype_name(dtype)
-    if dt == "float64" and device is not None and "cl_khr_fp64" not in device.extensions:
-        raise ValueError(f"tiled_local {spec.op}: device {device.name!r} has no cl_khr_fp64 "
-                         f"for float64")
+    dt = float_name(dtype)
+    device = as_caps(device)
+    check_fp64("tiled_local", spec, device, dt)
     nm = resolve_names(direction, names)
     why = applicable(spec, direction)
     if why:
@@ -412,7 +412,7 @@ def plan_tiled_local(device, spec: ConvSpec, direction: str, dtype="float32",
     dev = _dev(device)
     t = dict(tunables(device, spec, direction, dt))
     t.update(tunables_override or {})
-    real = _ACCUM_BYTES[dt]
+    real = compute_itemsize(dt)
     if direction in ("forward", "backward_data"):
         t.setdefault("VW", 1)
         for a, b in (("TO", "RO"), ("TH", "RH"), ("TW", "RW")):
@@ -482,4 +482,12 @@ def plan_tiled_local(device, spec: ConvSpec, direction: str, dtype="float32",
     return plan
 
 
-__all__ = ["applicable", "plan_tiled_local", "tunables"]
+__all__ = ["STRATEGY", "applicable", "plan_tiled_local", "tunables"]
+
+
+def _plan(spec, caps, direction, variant, *, dtype, names, tile=None) -> KernelPlan:
+    return plan_tiled_local(caps, spec, direction, dtype, names=names)
+
+
+# version: part of the autotune key; bump when the kernels' speed changes
+STRATEGY = Strategy("tiled_local", 1, lambda spec, caps, direction: applicable(spec, direction), _plan)

@@ -43,7 +43,7 @@ filters are transformed once per weight value, not per call.
 
 Precision: :data:`VARIANTS` declares each variant's error bound, max |err| /
 max |y| against a float64 reference, measured over random N(0,1) data with
-C up to 512 (``python -m fconv.conv.winograd`` re-measures it). F(4x4) uses
+C up to 512 (``python -m fconv.conv.winograd_errors`` re-measures it). F(4x4) uses
 the points 0, 1, -1, 2, -1/2 (4x less error than the usual 0, +-1, +-2) and
 is still ~4e-6 in float32 against F(2x2)'s ~1e-6 (im2col: ~1e-6..3e-6): a
 caller that needs float32-exact results gets F(2x2), the default here; the
@@ -63,12 +63,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..dtypes import float_define, float_name, itemsize
+from ..runtime.caps import DeviceCaps, as_caps
 from ..runtime.launch import Buf, KernelPlan, Launch
-from .naive import resolve_names
-from .spec import DTYPE_SIZES, ConvSpec, dtype_name, dtype_option
+from .naive import check_fp64, resolve_names
+from .protocol import Strategy
+from .protocol import Variant as PlanVariant
+from .spec import ConvSpec
 
 SOURCE = "conv/winograd.cl"
-VERSION = 1  # part of the autotune key: bump when the kernels' speed changes
 MAX_TEMP_BYTES = 512 << 20
 _INT_MAX = 2**31 - 1
 TEMP_U = "wino_U"
@@ -99,7 +102,7 @@ class Variant:
         return self.alpha * self.alpha
 
 
-# Bounds: ~5x the worst measured by measure_errors() (Intel OpenCL CPU, C = 8..512):
+# Bounds: ~5x the worst measured by winograd_errors.measure_errors() (Intel OpenCL CPU, C = 8..512):
 #   f2x2: float64 3.6e-15, float32 1.0e-6, float16 4.1e-4 (the half rounding of the result)
 #   f4x4: float64 1.1e-14, float32 4.4e-6, float16 4.1e-4
 # (For comparison, im2col's float32 error at C = 512 is ~1e-6 to 3e-6: F(2x2)
@@ -145,7 +148,7 @@ def applicable(spec: ConvSpec, direction: str) -> str | None:
 
 def error_bound(variant: str, dtype) -> float:
     """The declared max |err| / max |exact| of ``variant`` ("f2x2"/"f4x4") in ``dtype``."""
-    return VARIANTS[variant].rel_error[dtype_name(dtype)]
+    return VARIANTS[variant].rel_error[float_name(dtype)]
 
 
 @dataclass(frozen=True)
@@ -207,9 +210,8 @@ def _ld(n: int) -> int:
     return n + 16 if PAD_STRIDES and n % 16 == 0 and (n // 16) % 2 == 0 else n
 
 
-def _is_cpu(device) -> bool:
-    import pyopencl as cl
-    return device is None or bool(device.type & cl.device_type.CPU)
+def _is_cpu(caps: DeviceCaps | None) -> bool:
+    return caps is None or caps.is_cpu
 
 
 def _with_layout(device, prob: _Problem, dt: str) -> _Problem:
@@ -238,7 +240,7 @@ def _chunk_tiles(device, spec: ConvSpec, total: int, per_tile: int, fixed: int,
     ntc = min(ntc, _round_up(total, TILE_ALIGN))
     chunks = -(-total // ntc)
     ntc = _round_up(-(-total // chunks), TILE_ALIGN)  # balance the chunks
-    limit = getattr(device, "max_mem_alloc_size", None) if device is not None else None
+    limit = device.max_mem_alloc_size if device is not None else None
     if limit is not None and ntc * per_tile > limit:
         raise ValueError(f"winograd {spec.op}: the transform workspaces of {ntc} tiles need "
                          f"{ntc * per_tile} bytes, more than the device's largest allocation ({limit})")
@@ -267,14 +269,15 @@ def plan_winograd(device, spec: ConvSpec, direction: str, dtype="float32",
     whose workspaces stay under ``max_temp_bytes`` (and, on a CPU, near
     :data:`CHUNK_TARGET_BYTES`); temporaries are declared in ``plan.temps``.
     Raises ValueError for a shape it cannot do (see :func:`applicable`), never
-    computes a wrong answer.
+    computes a wrong answer. ``device``: DeviceCaps (or anything
+    :func:`~fconv.runtime.caps.as_caps` takes; None plans for a CPU).
     """
     why = applicable(spec, direction)
     if why:
         raise ValueError(f"winograd {spec.op}: {why}")
-    dt = dtype_name(dtype)
-    if dt == "float64" and device is not None and "cl_khr_fp64" not in device.extensions:
-        raise ValueError(f"winograd {spec.op}: device {device.name!r} has no cl_khr_fp64 for float64")
+    dt = float_name(dtype)
+    device = as_caps(device)
+    check_fp64("winograd", spec, device, dt)
     var = _resolve_variant(variant)
     nm = resolve_names(direction, names)
     bw = BACKWARD_WEIGHTS if backward_weights is None else backward_weights
@@ -308,7 +311,7 @@ def _gemm(device, **kw) -> KernelPlan:
 def _ws(dt: str) -> tuple[str, int]:
     """(GEMM dtype, bytes) of the workspaces: half storage keeps them in float."""
     w = "float64" if dt == "float64" else "float32"
-    return w, DTYPE_SIZES[w]
+    return w, itemsize(w)
 
 
 def _chunks(total: int, ntc: int):
@@ -338,7 +341,7 @@ def _plan_forward_like(device, prob: _Problem, dt: str, var: Variant, x: str, w:
                        max_temp_bytes)
     ldu, ldv = _ld(cig), _ld(ntc)
     _check_int32(spec, prob, T, ldv, ldu)
-    opts = (dtype_option(dt), *prob.defines(spec.N, ntc), f"-D WU_LD={ldu}", f"-D WS_C={ldv}",
+    opts = (float_define(dt), *prob.defines(spec.N, ntc), f"-D WU_LD={ldu}", f"-D WS_C={ldv}",
             f"-D WO_C={ldv}") + (("-D WINO_FLIP",) if flip else ())
     plan = KernelPlan()
     plan.temps[TEMP_U] = T * prob.cout * ldu * wsize
@@ -394,7 +397,7 @@ def _plan_backward_weights(device, prob: _Problem, dt: str, var: Variant, x: str
     # "nn": x's tiles transposed to V^T[p][col][c] (channels along dim 0), so the GEMM
     # is D (OG x cols) @ V^T (cols x CG); "nt": V[p][c][col] and a trans_b GEMM.
     # One program (one set of options) serves every kernel of the plan.
-    opts = (dtype_option(dt), *prob.defines(spec.N, ntc), f"-D WD_C={ldd}") + (
+    opts = (float_define(dt), *prob.defines(spec.N, ntc), f"-D WD_C={ldd}") + (
         ("-D WINO_CLANES", "-D WS_C=1", f"-D WS_T={ldx}", f"-D WS_P={ntc * ldx}") if nn
         else (f"-D WS_C={ldx}",))
     plan = KernelPlan()
@@ -435,74 +438,19 @@ def _plan_backward_weights(device, prob: _Problem, dt: str, var: Variant, x: str
                              f"tile columns in chunks of {ntc}")
     return plan
 
-def measure_errors(device=None, channels=(8, 64, 256, 512), seeds: int = 2) -> dict:
-    """Measured max |err| / max |exact| per (variant, dtype, direction) against float64 NumPy.
-
-    Random N(0, 1) operands, batch 1, 12x12 images, padding 1, C input channels
-    (forward, backward_weights) or C output channels (backward_data), for each C
-    in ``channels``; the worst over ``seeds`` draws. This is how the bounds in
-    :data:`VARIANTS` were set (with a margin of ~4x).
-    """
-    import pyopencl as cl
-
-    from ..runtime.device import default_device
-    from ..runtime.execute import run_plan
-    dev = device or default_device()
-    ctx = dev.context
-    q = cl.CommandQueue(ctx)
-    mf = cl.mem_flags
-    np_dt = {"float64": np.float64, "float32": np.float32, "float16": np.float16}
-    dts = [d for d in np_dt if d != "float64" or "cl_khr_fp64" in dev.cl_device.extensions]
-
-    def ref(direction, x, w, dy):
-        xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
-        win = np.lib.stride_tricks.sliding_window_view(xp, (3, 3), axis=(2, 3))  # N C OH OW 3 3
-        if direction == "forward":
-            return np.einsum("nchwij,ocij->nohw", win, w)
-        if direction == "backward_weights":
-            return np.einsum("nchwij,nohw->ocij", win, dy)
-        dyp = np.pad(dy, ((0, 0), (0, 0), (1, 1), (1, 1)))
-        win = np.lib.stride_tricks.sliding_window_view(dyp, (3, 3), axis=(2, 3))
-        return np.einsum("nohwij,ocij->nchw", win, w[:, :, ::-1, ::-1])
-
-    out: dict = {}
-    for c in channels:
-        for direction in ("forward", "backward_data", "backward_weights"):
-            cin, cout = (8, c) if direction == "backward_data" else (c, 8)
-            spec = ConvSpec.from_conv2d((1, cin, 12, 12), (cout, cin, 3, 3), padding=1)
-            for seed in range(seeds):
-                rng = np.random.default_rng(seed)
-                x, w, dy = (rng.standard_normal(s) for s in (spec.x_shape, spec.w_shape, spec.y_shape))
-                for dt in dts:
-                    xs, ws, dys = (a.astype(np_dt[dt]) for a in (x, w, dy))
-                    want = ref(direction, *(a.astype(np.float64) for a in (xs, ws, dys)))
-                    ins = {"forward": {"x": xs, "w": ws}, "backward_data": {"dy": dys, "w": ws},
-                           "backward_weights": {"x": xs, "dy": dys}}[direction]
-                    outname = {"forward": "y", "backward_data": "dx", "backward_weights": "dw"}[direction]
-                    for var in VARIANTS:
-                        plan = plan_winograd(dev.cl_device, spec, direction, dt, variant=var)
-                        bufs = {k: cl.Buffer(ctx, mf.READ_WRITE | mf.COPY_HOST_PTR, hostbuf=v)
-                                for k, v in ins.items()}
-                        res = np.empty(want.shape, np_dt[dt])
-                        bufs[outname] = cl.Buffer(ctx, mf.READ_WRITE, res.nbytes)
-                        run_plan(q, plan, bufs)
-                        cl.enqueue_copy(q, res, bufs[outname])
-                        q.finish()
-                        err = float(np.abs(res.astype(np.float64) - want).max() / np.abs(want).max())
-                        key = (var, dt, direction)
-                        out[key] = max(out.get(key, 0.0), err)
-    return out
+def variants(spec: ConvSpec, caps: DeviceCaps | None, direction: str, dtype) -> tuple:
+    """F(4x4) (fewer multiplies, more rounding) then F(2x2), each at its declared bound."""
+    dt = float_name(dtype)
+    return tuple(PlanVariant(v, VARIANTS[v].rel_error[dt], {"variant": v}) for v in ("f4x4", "f2x2"))
 
 
-if __name__ == "__main__":  # pragma: no cover - a measurement script
-    errs = measure_errors()
-    for var in VARIANTS:
-        for dt in ("float64", "float32", "float16"):
-            row = {d: errs.get((var, dt, d)) for d in ("forward", "backward_data", "backward_weights")}
-            if any(v is not None for v in row.values()):
-                worst = max(v for v in row.values() if v is not None)
-                print(f"{var} {dt:8s} " + "  ".join(f"{d} {v:.2e}" for d, v in row.items())
-                      + f"  | worst {worst:.2e}, declared {VARIANTS[var].rel_error[dt]:.1e}")
+def _plan(spec, caps, direction, variant, *, dtype, names, tile=None) -> KernelPlan:
+    return plan_winograd(caps, spec, direction, dtype, names=names, **variant.options)
+
+
+# version: part of the autotune key; bump when the kernels' speed changes
+STRATEGY = Strategy("winograd", 1, lambda spec, caps, direction: applicable(spec, direction),
+                    _plan, variants)
 
 
 # ----------------------------------------------------------- the transform matrices

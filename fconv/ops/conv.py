@@ -96,10 +96,6 @@ def spec_of(prim, avals_in, params) -> ConvSpec:
                     tuple(dl), g, prim.name)
 
 
-_ROLES = {"forward": (("x", "w"), "y"), "backward_data": (("dy", "w"), "dx"),
-          "backward_weights": (("x", "dy"), "dw")}
-
-
 def _lower(prim):
     def lower(ctx, **params):
         direction = _DIRECTION[prim]
@@ -107,8 +103,8 @@ def _lower(prim):
         dtype = ctx.avals_in[0].dtype
         strategy, _why = planner.choose(spec, direction, dtype, params.get("strategy", "auto"),
                                         ctx.device, precision=effective_precision(params))
-        ins, out = _ROLES[direction]
-        names = {ins[0]: ctx.ins[0].name, ins[1]: ctx.ins[1].name, out: ctx.outs[0].name}
+        names = dict(zip(spec.roles(direction).names,
+                         (ctx.ins[0].name, ctx.ins[1].name, ctx.outs[0].name)))
         plan = planner.plan(ctx.device, spec, direction, dtype.name, strategy, names,
                             precision=effective_precision(params))
         plan.info.update(strategy=strategy, reason=_why)

@@ -46,7 +46,7 @@ def _matmul_lower(ctx, *, transpose_a=False, transpose_b=False, precision=None):
     M, K, _, N = _dims(a.shape, b.shape, transpose_a, transpose_b)
     batch = math.prod(a.shape[:-2])
     from .. import config
-    from ..runtime.tensorcore import mma_for
+    from ..codegen.tensorcore import mma_for
     mma = mma_for(ctx.device, a.dtype, precision if precision is not None else config.get_precision())
     return plan_gemm(ctx.device.cl_device, M=M, N=N, K=K, batch=batch, dtype=a.dtype.name,
                      trans_a=transpose_a, trans_b=transpose_b, mma=mma,

@@ -28,7 +28,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..conv.spec import is_int, int_pair, dtype_name, dtype_option, normalize_padding
+from ..conv.spec import is_int, int_pair, normalize_padding
+from ..dtypes import float_define, float_name
 from ..runtime.launch import Buf, KernelPlan, Launch
 
 SOURCE = "pool.cl"
@@ -96,7 +97,7 @@ class PoolSpec:
 
 def _plan(device, spec: PoolSpec, kernel: str, roles: tuple, out_shape: tuple, dtype,
           names: Mapping[str, str] | None, op: str) -> KernelPlan:
-    dt = dtype_name(dtype)
+    dt = float_name(dtype)
     if dt == "float64" and device is not None and "cl_khr_fp64" not in device.extensions:
         raise ValueError(f"{op}: device {device.name!r} has no cl_khr_fp64 for float64")
     nm = {r: r for r in roles}
@@ -105,7 +106,7 @@ def _plan(device, spec: PoolSpec, kernel: str, roles: tuple, out_shape: tuple, d
             raise ValueError(f"{op}: unknown buffer role {k!r}; roles are {roles}")
         nm[k] = v
     total = out_shape[0] * out_shape[1] * out_shape[2] * out_shape[3]
-    launch = Launch(SOURCE, kernel, (dtype_option(dt), *spec.defines(total)), (total,), None,
+    launch = Launch(SOURCE, kernel, (float_define(dt), *spec.defines(total)), (total,), None,
                     tuple(Buf(nm[r]) for r in roles), op)
     return KernelPlan(launches=[launch])
 

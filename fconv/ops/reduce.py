@@ -236,14 +236,14 @@ def plan_axis(op: str, A: int, R: int, B: int, in_ref, out_ref, in_dt, out_dt, t
     if tuning["mode"] == "strip":
         steps = [("reduce_strip", W, W // B) for W in split_passes(A, R, B, tuning)]
     else:
-        steps = [(k, C, P) for k, C, P in vec_passes(A, R, B, np.dtype(in_dt).itemsize, tuning)]
+        steps = [(k, C, P) for k, C, P in vec_passes(A, R, B, dtypes.itemsize(in_dt), tuning)]
     for k, (kernel, C, P) in enumerate(steps):
         last = k == len(steps) - 1
         if last:
             dst, dst_dt = out_ref, out_dt
         else:
             dst, dst_dt = Buf(temp(f"p{k}")), acc
-            plan.temps[dst.name] = A * P * B * np.dtype(acc).itemsize
+            plan.temps[dst.name] = A * P * B * dtypes.itemsize(acc)
         opts = _options(op, cur_dt, acc, dst_dt)
         note = f"reduce_{op} [{A},{R},{B}] -> [{A},{P},{B}] ({kernel})"
         if kernel == "reduce_strip":
@@ -293,7 +293,7 @@ def _lower_reduce(op: str):
             else:
                 dst_dt = _ACC[np.dtype(cur_dt)]
                 dst = Buf(ctx.temp(f"g{step}"))
-                plan.temps[dst.name] = A * B * dst_dt.itemsize
+                plan.temps[dst.name] = A * B * dtypes.itemsize(dst_dt)
             plan_axis(op, A, R, B, cur, dst, cur_dt, dst_dt,
                       lambda tag, s=step: ctx.temp(f"g{s}{tag}"), tuning, plan)
             if last:
@@ -346,7 +346,7 @@ def _argmax_lower(ctx, *, axis: int, index_dtype):
         last = k == len(steps) - 1
         W, n = P * B, A * P * B
         val = Buf(ctx.temp(f"v{k}"))
-        plan.temps[val.name] = n * acc.itemsize
+        plan.temps[val.name] = n * dtypes.itemsize(acc)
         if last:
             idx = ctx.outs[0]
         else:

@@ -40,8 +40,8 @@ def error_bound(kind: str, K: int) -> float:
 def _probe(dev, kind: str) -> bool:
     import pyopencl as cl
 
-    from ..codegen.gemm import plan_gemm
-    from .execute import run_plan
+    from ..runtime.execute import run_plan
+    from .gemm import plan_gemm
     M, N, K = 61, 59, 45
     dtype = np.float32 if kind == "tf32" else np.float16
     rng = np.random.default_rng(7)
