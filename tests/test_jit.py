@@ -479,3 +479,37 @@ def test_static_arguments_resolved_through_the_signature():
     np.testing.assert_array_equal(np.asarray(hj(fnp.ones(2), 4)), [4.0, 4.0])
     with pytest.raises(TypeError, match="unhashable"):
         hj(fnp.ones(2), n=[1])
+
+
+def test_a_long_compile_says_so_and_a_short_one_does_not(monkeypatch, capsys):
+    """A first call that compiles for seconds prints one line when it starts taking long and one
+    when it ends (on a terminal, or with FCONV_COMPILE_NOTICE=1), so it does not look like a hang."""
+    import time
+
+    from fconv.jit import api as jit_api
+    monkeypatch.setattr(jit_api, "NOTICE_AFTER_S", 0.05)
+    monkeypatch.setenv("FCONV_COMPILE_NOTICE", "1")
+
+    def slow_to_trace(x):
+        time.sleep(0.3)
+        return x + 1.0
+    fc.jit(slow_to_trace)(fnp.ones(2))
+    err = capsys.readouterr().err
+    assert "compiling slow_to_trace" in err and "compiled slow_to_trace in" in err
+    fc.jit(lambda x: x + 2.0)(fnp.ones(2))
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("FCONV_COMPILE_NOTICE", "0")
+    fc.jit(slow_to_trace)(fnp.ones(3))
+    assert capsys.readouterr().err == ""
+
+
+def test_reprs_show_the_plan_and_deleted_arrays():
+    f = fc.jit(lambda x: x * 2.0)
+    x = fnp.ones(3)
+    low = f.lower(x)
+    assert repr(low) == low.as_text() and "kernel launches" in repr(low)
+    assert "1 compiled signature" in repr(f)
+    g = fc.jit(lambda x: x * 2.0, donate_argnums=0)
+    y = fnp.ones(3)
+    g(y)
+    assert "deleted" in repr(y) and "(3,)" in repr(y)

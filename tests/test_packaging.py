@@ -98,3 +98,13 @@ def test_installed_wheel_finds_its_kernels(wheel, tmp_path):
     assert kdir == (site / "fconv" / "_kernels").resolve(), out
     assert not kdir.is_relative_to(ROOT), out
     assert out["common"] > 0
+
+
+def test_api_docs_name_the_cpu_runtime_the_cpu_extra_installs():
+    """docs/API.md said the CPU default was PoCL "installed with the package"; it is Intel's
+    OpenCL CPU runtime, from the `cpu` extra."""
+    root = Path(__file__).resolve().parents[1]
+    api = (root / "docs" / "API.md").read_text()
+    assert "PoCL, installed with the" not in api
+    assert "Intel's OpenCL CPU runtime" in api and "`cpu` extra" in api
+    assert "intel-opencl-rt" in (root / "pyproject.toml").read_text()

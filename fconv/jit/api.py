@@ -7,8 +7,10 @@ what differs from the nearest cached entry.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
+import threading
 import sys
 import time
 from typing import Any, Callable, NamedTuple, Sequence
@@ -76,6 +78,8 @@ class Lowered:
 
     def __str__(self) -> str:
         return self.as_text()
+
+    __repr__ = __str__  # the plan, in a REPL and a notebook cell alike
 
     def profile(self, *args, repeats: int = 3, top: int = 15, **kwargs) -> str:
         """Time every launch with OpenCL profiling events (medians of ``repeats`` runs);
@@ -165,6 +169,11 @@ class JitWrapped:
         self.donate_argnums = tuple(donate_argnums)
         self._cache: dict = {}
         self.trace_count = 0
+
+    def __repr__(self) -> str:
+        name = getattr(self.fun, "__qualname__", None) or repr(self.fun)
+        statics = f", static_argnums={self.static_argnums}" if self.static_argnums else ""
+        return f"<jit({name}){statics}: {len(self._cache)} compiled signature(s)>"
 
     def _donated_positions(self, sig: CallSignature, n_consts: int) -> tuple:
         """Positions (in the executable's argument list) of the leaves of donated arguments."""
@@ -262,6 +271,10 @@ class JitWrapped:
             return out_flat
 
         self.trace_count += 1
+        with _compile_notice(self.fun.__name__):
+            return self._trace_and_build(sig, key, flat_fun, store, t0)
+
+    def _trace_and_build(self, sig: CallSignature, key: tuple, flat_fun, store: dict, t0: float):
         jaxpr, consts = trace_to_jaxpr(flat_fun, list(sig.avals))
         t1 = time.perf_counter()
         from .passes import optimize
@@ -299,6 +312,38 @@ class JitWrapped:
         if prep is None:
             raise TypeError("jit(...).lower: arguments must be concrete arrays, not tracers")
         return Lowered(*self._entry(prep[0]))
+
+
+NOTICE_AFTER_S = 2.0
+
+
+@contextlib.contextmanager
+def _compile_notice(name: str):
+    """Say on stderr that a compile is under way once it has taken ``NOTICE_AFTER_S`` seconds,
+    and when it ends, so a first call of 20-40 s does not look like a hang. On when stderr is a
+    terminal (``FCONV_COMPILE_NOTICE=1``: always, ``0``: never); ``FCONV_LOG_COMPILES=1`` logs
+    every compile instead."""
+    setting = config.flag("FCONV_COMPILE_NOTICE")
+    tty = getattr(sys.stderr, "isatty", lambda: False)()
+    if setting == "0" or config.enabled("FCONV_LOG_COMPILES") or (setting != "1" and not tty):
+        yield
+        return
+    t0 = time.perf_counter()
+    said = threading.Event()
+
+    def say():
+        said.set()
+        print(f"[fconv] compiling {name} for a new input signature (kernels build once, then the "
+              "disk cache serves them)...", file=sys.stderr, flush=True)
+    timer = threading.Timer(NOTICE_AFTER_S, say)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        if said.is_set():
+            print(f"[fconv] compiled {name} in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
 
 
 def _resolve_statics(fun, argnums: tuple, argnames: tuple) -> tuple[tuple, tuple]:

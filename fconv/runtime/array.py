@@ -76,6 +76,8 @@ class Array:
         raise TypeError("fconv arrays are not hashable")
 
     def __repr__(self) -> str:
+        if self.buffer is None:
+            return f"Array(<deleted: donated to a jitted call>, shape={self.shape}, dtype={self.dtype})"
         body = np.array2string(np.asarray(self), separator=", ", prefix="Array(")
         return f"Array({body}, dtype={self.dtype})"
 
@@ -93,5 +95,5 @@ register_array_type(Array)
 
 
 def _rebuild(host):
-    from .transfer import device_put
-    return device_put(host)
+    from .transfer import to_device  # keeps the pickled dtype (float64 too, x64 or not)
+    return to_device(host)
