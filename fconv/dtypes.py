@@ -21,7 +21,7 @@ FLOATS = (float16, float32, float64)
 _C_STORAGE = {float16: "half", float32: "float", float64: "double", int32: "int", bool_: "uchar"}
 _C_COMPUTE = {float16: "float", float32: "float", float64: "double", int32: "int", bool_: "int"}
 _SHORT = {float16: "f16", float32: "f32", float64: "f64", int32: "i32", bool_: "bool"}
-_DEFINE = {float16: "-D FCONV_F16", float32: "-D FCONV_F32", float64: "-D FCONV_F64"}
+_DEFINE: dict[np.dtype, str] = {float16: "-D FCONV_F16", float32: "-D FCONV_F32", float64: "-D FCONV_F64"}
 
 
 def canonicalize(dtype, op: str = "fconv", arg: str = "dtype") -> np.dtype:

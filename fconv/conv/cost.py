@@ -31,7 +31,7 @@ def estimate_ms(strategy: str, spec: ConvSpec, direction: str, profile, itemsize
     """Estimated milliseconds of ``strategy`` for this convolution on ``profile``."""
     kind = "gpu" if profile.kind == "gpu" else "cpu"
     eff = EFFICIENCY[kind].get(strategy, 0.05)
-    flops = spec.flops
+    flops: float = spec.flops
     b = _bytes(spec, itemsize)
     traffic = b["x"] + b["w"] + b["y"]
     if strategy == "im2col":

@@ -248,7 +248,7 @@ def _phase_taps(a: int, k: int, s: int, d: int, p: int) -> tuple:
 
 def plan_implicit_gemm(device, spec: ConvSpec, direction: str, dtype="float32",
                        names: Mapping[str, str] | None = None,
-                       tune: Mapping[str, int] | None = None, mma: str | None = None) -> KernelPlan:
+                       tune: Mapping[str, int | str] | None = None, mma: str | None = None) -> KernelPlan:
     """Plan ``direction`` of ``spec`` as implicit-GEMM kernels (or a plain GEMM for 1x1).
 
     Buffer roles (overridable through ``names``): forward x, w -> y;
@@ -271,8 +271,11 @@ def plan_implicit_gemm(device, spec: ConvSpec, direction: str, dtype="float32",
     tune = dict(tune or {})
     gpu = device is not None and device.is_gpu
     if tune.pop("TILED", 1 if (gpu or mma or config.enabled("FCONV_FORCE_TILED")) else 0):
-        return plan_tiled_conv(device, spec, direction, dt, nm, mma=mma, cfg=tune.pop("CFG", None),
-                               splits=tune.pop("SPLITS", None))
+        cfg, splits = tune.pop("CFG", None), tune.pop("SPLITS", None)
+        if isinstance(cfg, int) or isinstance(splits, str):
+            raise TypeError(f"implicit_gemm: tune CFG names a tile (str) and SPLITS is an int; "
+                            f"got CFG={cfg!r}, SPLITS={splits!r}")
+        return plan_tiled_conv(device, spec, direction, dt, nm, mma=mma, cfg=cfg, splits=splits)
     t = dict(tunables(spec, direction, dt))
     t.update(tune or {})
     G, OG, CG, O, C = spec.groups, spec.OG, spec.CG, spec.O, spec.C

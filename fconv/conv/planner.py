@@ -37,7 +37,10 @@ __all__ = ["CONV_STRATEGIES", "DIRECTIONS", "candidates", "check", "choose", "me
 
 def strategy_module(name: str) -> Strategy | None:
     """The record of strategy ``name``, or None (:func:`fconv.conv.registry.strategy`)."""
-    return registry.strategy(name)
+    try:
+        return registry.strategy(name)
+    except KeyError:
+        return None
 
 
 def unavailable_reason(spec: ConvSpec, direction: str, strategy: str, caps=None) -> str | None:
@@ -90,10 +93,10 @@ def _versions(cands, spec=None, direction=None, dtype=None, precision=None, devi
     return v
 
 
-def _tile_key(device, spec: ConvSpec, direction: str, dtype, rec: Strategy, var: Variant) -> str | None:
-    """Autotune key of the tile ``rec`` runs ``var`` with (None where it has no tiles)."""
+def _tile_key(device, spec: ConvSpec, direction: str, dtype, rec: Strategy, var: Variant) -> str:
+    """Autotune key of the tile ``rec`` runs ``var`` with (only variants with tiles have one)."""
     if not var.tiles:
-        return None
+        raise ValueError(f"{rec.name}: variant {var.key} has no tiles, so no tile key")
     return autotune.key_of(device, spec, direction, dtype,
                            {rec.name: rec.version, **dict(var.key), "tile": 1})
 
@@ -127,12 +130,12 @@ def choose(spec: ConvSpec, direction: str, dtype, requested: str = "auto", devic
                           _versions(cands, spec, direction, dtype, precision, device))
     hit = autotune.lookup(key)
     if hit is not None and hit[0] in cands:
-        times = ", ".join(f"{k} {v:.2f} ms" for k, v in sorted(hit[1].items(), key=lambda kv: kv[1]))
-        return hit[0], f"autotuned (stored measurement): {times}"
+        stored = ", ".join(f"{k} {v:.2f} ms" for k, v in sorted(hit[1].items(), key=lambda kv: kv[1]))
+        return hit[0], f"autotuned (stored measurement): {stored}"
     fast = [s for s in cands if not registry.strategy(s).reference] or cands
     if autotune.enabled():
         times = measure(device, spec, direction, dtype, fast[:8], precision=precision)
-        best = min(times, key=times.get)
+        best = min(times, key=times.__getitem__)
         autotune.store(key, best, times)
         return best, "autotuned now: " + ", ".join(f"{k} {v:.2f} ms" for k, v in
                                                    sorted(times.items(), key=lambda kv: kv[1]))
@@ -171,7 +174,7 @@ def plan(device, spec: ConvSpec, direction: str, dtype, strategy: str, names: di
     ``variant.tiles``), else the tile the autotune database holds for this conv, else
     its own choice.
     """
-    rec = strategy_module(strategy)
+    rec = registry.strategy(strategy)
     caps = caps_of(device)
     var = variant(rec, spec, caps, direction, dtype, precision)
     if not var.tiles:
@@ -209,7 +212,7 @@ def measure(device, spec: ConvSpec, direction: str, dtype, strategies: list, rep
     times = time_plans(device, spec, direction, dtype, plans, repeats)
     for s in dict.fromkeys(rec.name for rec, _, _ in tiles.values()):
         mine = [k for k, (rec, _, _) in tiles.items() if rec.name == s]
-        best = min(mine, key=times.get)
+        best = min(mine, key=times.__getitem__)
         rec, var, _ = tiles[best]
         autotune.store(_tile_key(device, spec, direction, dt, rec, var), tiles[best][2],
                        {tiles[k][2]: times[k] for k in mine})

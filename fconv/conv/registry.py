@@ -20,6 +20,9 @@ CONV_STRATEGIES: tuple[str, ...] = tuple(s.name for s in STRATEGIES)
 _BY_NAME = {s.name: s for s in STRATEGIES}
 
 
-def strategy(name: str) -> Strategy | None:
-    """The record of strategy ``name``, or None when fconv has none of that name."""
-    return _BY_NAME.get(name)
+def strategy(name: str) -> Strategy:
+    """The record of strategy ``name``; KeyError when fconv has none of that name."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"unknown strategy {name!r}; fconv has {CONV_STRATEGIES}") from None

@@ -189,8 +189,10 @@ def _out_tunables(dev: _Dev, spec: ConvSpec, direction: str, dtype: str) -> dict
     if dev.gpu:
         budget = max(MIN_LOCAL_BYTES // 2, budget - (8 << 10))   # headroom: several groups per CU
         max_ls = min(dev.max_wg, 256)
-        ro_opts, rh_opts, rw_opts = (1, 2, 4, 8), (1, 2, 4), (1, 2, 4)
-        ntx_opts = (4, 8, 16, 32)
+        ro_opts: tuple[int, ...] = (1, 2, 4, 8)
+        rh_opts: tuple[int, ...] = (1, 2, 4)
+        rw_opts: tuple[int, ...] = (1, 2, 4)
+        ntx_opts: tuple[int, ...] = (4, 8, 16, 32)
         max_acc, min_ls = 64, 64
         pads = dict(XPAD=0, WPAD=4)
         vw = 1
@@ -325,13 +327,15 @@ def _weights_tunables(dev: _Dev, spec: ConvSpec, dtype: str) -> dict:
     tc = max(1, min(spec.CG, (target * rk) // kk))
     tc = _pow2_floor(tc) if tc < spec.CG else tc
     pix = 64 if dev.gpu else 128
-    best = None
+    best: tuple[int, int, int] | None = None
     for tp in ((8, 16, 32, 64) if dev.gpu else (vw, 2 * vw, 4 * vw)):
         for tr in range(1, max(1, pix // tp) + 1):
             # padded pixels plus ~16 pixels' worth of staging and barriers per chunk
             cost = _ceil(spec.OH, tr) * _ceil(spec.OW, tp) * (tr * tp + 16)
             if best is None or cost < best[0]:
                 best = (cost, tr, tp)
+    if best is None:  # pragma: no cover - both loops above run at least once
+        raise RuntimeError(f"tiled_local {spec.op}: no backward-weights pixel chunk was considered")
     _, tr, tp = best
     t = dict(TO=to, RO=ro, TC=tc, RK=rk, TR=tr, TP=tp, VW=vw, XPAD=0, WPAD=4 if dev.gpu else 0)
     while _bwd_weights_local(spec, t, real) > budget:
@@ -431,7 +435,7 @@ def plan_tiled_local(device, spec: ConvSpec, direction: str, dtype="float32",
                              f"{dev.max_wg}")
         tiles = phases * _ceil(rows, t["TH"]) * _ceil(cols, t["TW"])
         gsize = (np_ * tiles, nto * spec.groups * _ceil(M, t["TO"]), spec.N)
-        keys = ("TO", "RO", "TH", "RH", "TW", "RW", "VW", "CC", "XPAD", "WPAD")
+        keys: tuple[str, ...] = ("TO", "RO", "TH", "RH", "TW", "RW", "VW", "CC", "XPAD", "WPAD")
         if direction == "forward":
             opts = _opts(dt, spec, t, keys, ("-D TL_FWD",))
             args = (Buf(nm["x"]), Buf(nm["w"]), Buf(nm["y"]))

@@ -31,6 +31,8 @@ def measure_errors(device=None, channels=(8, 64, 256, 512), seeds: int = 2) -> d
     from ..runtime.execute import run_plan
     dev = device or default_device()
     caps = as_caps(dev)
+    if caps is None:  # as_caps maps only None to None
+        raise RuntimeError(f"winograd_errors: no device capabilities for {dev!r}")
     ctx = dev.context
     q = cl.CommandQueue(ctx)
     mf = cl.mem_flags
