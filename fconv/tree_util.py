@@ -153,6 +153,87 @@ def tree_structure(tree: Any, is_leaf: Callable | None = None) -> PyTreeDef:
     return tree_flatten(tree, is_leaf)[1]
 
 
+class DictKey(NamedTuple):
+    """A dict key on a leaf's path; ``str`` is ``['key']``."""
+    key: Any
+
+    def __str__(self):
+        return f"[{self.key!r}]"
+
+
+class SequenceKey(NamedTuple):
+    """A tuple/list index on a leaf's path; ``str`` is ``[i]``."""
+    idx: int
+
+    def __str__(self):
+        return f"[{self.idx}]"
+
+
+class GetAttrKey(NamedTuple):
+    """A namedtuple field on a leaf's path; ``str`` is ``.name``."""
+    name: str
+
+    def __str__(self):
+        return f".{self.name}"
+
+
+class FlattenedIndexKey(NamedTuple):
+    """The i-th child of a registered node on a leaf's path; ``str`` is ``[<flat index i>]``."""
+    key: int
+
+    def __str__(self):
+        return f"[<flat index {self.key}>]"
+
+
+def keystr(path: tuple) -> str:
+    """A key path as a string: ``keystr((DictKey('layer1'), DictKey('w')))`` -> ``"['layer1']['w']"``
+    (the root's path ``()`` is ``""``)."""
+    return "".join(str(k) for k in path)
+
+
+def tree_flatten_with_path(tree: Any, is_leaf: Callable | None = None) -> tuple[list, PyTreeDef]:
+    """``([(key_path, leaf), ...], treedef)``: :func:`tree_flatten` with each leaf's path, a tuple
+    of :class:`DictKey` / :class:`SequenceKey` / :class:`GetAttrKey` / :class:`FlattenedIndexKey`
+    (JAX's ``tree_flatten_with_path``; :func:`keystr` formats one).
+
+    Example::
+
+        >>> [(keystr(p), x) for p, x in tree_flatten_with_path({"b": [1, 2], "a": 3})[0]]
+        [("['a']", 3), ("['b'][0]", 1), ("['b'][1]", 2)]
+    """
+    out: list = []
+
+    def rec(x, path):
+        if is_leaf is not None and is_leaf(x):
+            out.append((path, x))
+            return
+        kind, reg = _node(x)
+        if kind == "leaf":
+            out.append((path, x))
+        elif kind is None:
+            return
+        elif reg is not None:
+            for i, c in enumerate(reg.flatten(x)[0]):
+                rec(c, path + (FlattenedIndexKey(i),))
+        elif kind is dict:
+            for k in sorted(x.keys()):
+                rec(x[k], path + (DictKey(k),))
+        elif kind == "namedtuple":
+            for name, c in zip(type(x)._fields, x):
+                rec(c, path + (GetAttrKey(name),))
+        else:
+            for i, c in enumerate(x):
+                rec(c, path + (SequenceKey(i),))
+
+    rec(tree, ())
+    return out, tree_structure(tree, is_leaf)
+
+
+def tree_leaves_with_path(tree: Any, is_leaf: Callable | None = None) -> list:
+    """``[(key_path, leaf), ...]`` in :func:`tree_leaves`' order (see :func:`tree_flatten_with_path`)."""
+    return tree_flatten_with_path(tree, is_leaf)[0]
+
+
 def _path_diff(a, b, path="") -> str:
     """The first place where pytrees ``a`` and ``b`` differ, as a readable path."""
     ka, _ = _node(a)

@@ -257,6 +257,47 @@ def test_grad_non_scalar_output_raises_before_kernels():
     raises(TypeError, lambda: fc.grad(lambda t: t * 3.0 - 1.0)(v), "grad", "scalar", "(13, 1, 7)")
 
 
+@pytest.mark.parametrize("op, make", [
+    ("grad", lambda w: fc.grad(lambda p: fnp.sum(p["w"] ** 2))({"w": w, "tag": "abc"})),
+    ("grad", lambda w: fc.value_and_grad(lambda p: fnp.sum(p["w"] ** 2))({"w": w, "tag": "abc"})),
+    ("vjp", lambda w: fc.vjp(lambda p: fnp.sum(p["w"] ** 2), {"w": w, "tag": "abc"})),
+], ids=["grad", "value_and_grad", "vjp"])
+def test_grad_non_array_leaf_names_path_type_and_fix(arrs, op, make):
+    # before: "dtype=<U3 is not supported", naming neither the leaf nor what to do
+    raises(TypeError, lambda: make(arrs["a"]), op, "['tag']", "str", "static", "functools.partial",
+           "keep it out of the differentiated argument")
+
+
+def test_grad_non_array_leaf_nested_and_positional(arrs):
+    f = lambda p, q: fnp.sum(p[0]["w"]) + fnp.sum(q)  # noqa: E731
+    raises(TypeError, lambda: fc.grad(f)([{"w": arrs["a"], "n": None}, {"k": object()}], arrs["a"]),
+           "argument 0's leaf [1]['k']", "object")
+    raises(TypeError, lambda: fc.grad(f, argnums=(0, 1))([{"w": arrs["a"]}], True), "argument 1 ", "bool")
+    raises(TypeError, lambda: fc.grad(f)([{"w": arrs["a"], "i": fnp.asarray(np.ones(2, np.int32))}], arrs["a"]),
+           "argument 0's leaf [0]['i']", "int32")
+
+
+def test_jit_non_array_leaf_names_path(arrs):
+    f = fc.jit(lambda p, n=None: fnp.sum(p["w"]))
+    raises(TypeError, lambda: f({"w": arrs["a"], "tag": "abc"}), "jit", "argument 0's leaf ['tag']", "str",
+           "static")
+    raises(TypeError, lambda: f({"w": arrs["a"]}, n={"k": object()}), "argument n's leaf ['k']", "object")
+
+
+@pytest.mark.parametrize("labels, bad", [
+    (np.array([1, 2, 99, 3]), "99"), (np.array([0, -1, 2, 3], np.int32), "-1"), ([0, 1, 2, 10], "10"),
+    (np.array([0, 1, 2, 2 ** 32 + 1]), "4294967297"),   # int64: would wrap to 1 as int32
+], ids=["numpy", "negative", "list", "int64-wraps"])
+def test_cross_entropy_label_out_of_range_eager(labels, bad):
+    # before: a finite, wrong loss (label 99 of 10 classes: 1.1513)
+    from fconv import nn
+    logits = fnp.asarray(np.zeros((4, 10), np.float32))
+    raises(ValueError, lambda: nn.cross_entropy(logits, labels), "cross_entropy", bad, "[0, 10)", "10 classes")
+    on_device = fnp.asarray(np.asarray(labels).astype(np.int32)) if bad != "4294967297" else None
+    if on_device is not None:   # a concrete device array is read to the host and checked too
+        raises(ValueError, lambda: nn.cross_entropy(logits, on_device), "cross_entropy", bad, "[0, 10)")
+
+
 def test_failed_call_leaves_arrays_unchanged(arrs):
     before = {k: np.asarray(v).copy() for k, v in arrs.items()}
     for f in (lambda: lax.conv2d(arrs["x"], arrs["w3"]), lambda: arrs["a"] @ arrs["b"],

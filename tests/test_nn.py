@@ -341,3 +341,27 @@ def test_pooling_and_flatten():
     assert nn.flatten(xa).shape == (2, 108)
     assert nn.flatten(xa, 2).shape == (2, 3, 36)
     np.testing.assert_array_equal(H(nn.flatten(xa)), x.reshape(2, -1))
+
+
+_CE_JIT = fc.jit(nn.cross_entropy, static_argnames="reduction")
+_CE_VG_JIT = fc.jit(fc.value_and_grad(nn.cross_entropy))
+
+
+@given(st.lists(st.integers(-3, 12), min_size=1, max_size=6))
+def test_cross_entropy_traced_out_of_range_label_is_nan(labels):
+    # before: a finite, plausible loss; now NaN for the batch (the row's own loss with "none")
+    labels = np.array(labels, np.int32)
+    logits = RNG.standard_normal((len(labels), 10)).astype(np.float32)
+    bad = (labels < 0) | (labels >= 10)
+    lab = fnp.asarray(labels)
+    per = H(_CE_JIT(A(logits), lab, reduction="none"))
+    assert np.array_equal(np.isnan(per), bad)
+    ok = ~bad
+    np.testing.assert_allclose(per[ok], -np_log_softmax(logits.astype(np.float64))[ok, labels[ok]], rtol=1e-5)
+    for red in ("mean", "sum"):
+        got = float(H(_CE_JIT(A(logits), lab, reduction=red)))
+        assert np.isnan(got) == bool(bad.any())
+    # jit of value_and_grad (the labels traced): NaN loss, zero gradient for the bad rows
+    loss, g = _CE_VG_JIT(A(logits), lab)
+    assert np.isnan(float(H(loss))) == bool(bad.any())
+    np.testing.assert_array_equal(H(g)[bad], 0.0)

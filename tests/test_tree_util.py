@@ -152,3 +152,15 @@ def test_module_exports():
     for name in ("tree_flatten", "tree_unflatten", "tree_map", "tree_leaves", "tree_structure",
                  "register_pytree_node"):
         assert callable(getattr(tu, name))
+
+
+def test_flatten_with_path_matches_leaves_and_keystr():
+    Point = collections.namedtuple("Point", "x y")
+    tree = {"layer1": {"w": 1, "b": [2, (3, None)]}, "p": Point(4, 5), "z": 6}
+    pairs, td = tu.tree_flatten_with_path(tree)
+    assert td == tree_flatten(tree)[1]
+    assert [x for _, x in pairs] == tree_leaves(tree)
+    assert [tu.keystr(p) for p, _ in pairs] == [
+        "['layer1']['b'][0]", "['layer1']['b'][1][0]", "['layer1']['w']", "['p'].x", "['p'].y", "['z']"]
+    assert tu.tree_leaves_with_path(7) == [((), 7)]
+    assert tu.keystr(()) == ""

@@ -13,16 +13,33 @@ from ..core.trace import Tracer, trace_to_jaxpr
 from ..ops.shape import full
 from ..runtime.array import Array
 from ..runtime.transfer import from_host
-from ..tree_util import tree_flatten, tree_unflatten
+from ..tree_util import SequenceKey, keystr, tree_flatten, tree_leaves_with_path, tree_unflatten
 from .backward import backward_pass
 
 
-def _as_array(x, op):
+def _is_array_like(x) -> bool:
+    """An fconv array or tracer, a NumPy array/scalar or a Python int/float (not a bool)."""
+    return (isinstance(x, (Array, Tracer, np.ndarray, float, int, np.generic))
+            and not isinstance(x, (bool, np.bool_, np.str_, np.bytes_)))
+
+
+def _leaf_name(kind: str, path: tuple) -> str:
+    """``argument 0's leaf ['tag']`` for the path ``(SequenceKey(0), DictKey('tag'))``."""
+    head, rest = path[0].idx, keystr(path[1:])
+    return f"{kind} {head}'s leaf {rest}" if rest else f"{kind} {head}"
+
+
+def _not_array(op: str, what: str, x) -> TypeError:
+    return TypeError(f"{op}: {what} is a {type(x).__name__}, not an array; mark it static with a "
+                     "closure / functools.partial, or keep it out of the differentiated argument")
+
+
+def _as_array(x, op, what: str = "an argument leaf"):
     if isinstance(x, (Array, Tracer)):
         return x
-    if isinstance(x, (np.ndarray, float, int, np.generic)) and not isinstance(x, bool):
+    if _is_array_like(x):
         return from_host(x, op=op)
-    raise TypeError(f"{op}: arguments must be arrays (or pytrees of arrays), got {type(x).__name__}")
+    raise _not_array(op, what, x)
 
 
 def vjp(f: Callable, *primals, has_aux: bool = False, _check_out: Callable | None = None):
@@ -34,7 +51,8 @@ def vjp(f: Callable, *primals, has_aux: bool = False, _check_out: Callable | Non
         (g,) = pullback(fnp.ones(()))                      # g = 2 * x, shape (3,)
     """
     flat, in_tree = tree_flatten(primals)
-    flat = [_as_array(x, "vjp") for x in flat]
+    flat = [_as_array(x, "vjp", _leaf_name("primal", p)) for (p, _), x in
+            zip(tree_leaves_with_path(primals), flat)]
     store: dict = {}
 
     def flat_fun(*args):
@@ -113,10 +131,13 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
                 raise ValueError(f"grad: argnums={argnums} but the function got {len(args)} positional arguments")
         nums_ = tuple(n % len(args) for n in nums)
         for n in nums_:
-            for leaf in tree_flatten(args[n])[0]:
+            for path, leaf in tree_leaves_with_path(args[n]):
+                what = _leaf_name("argument", (SequenceKey(n),) + path)
+                if not _is_array_like(leaf):
+                    raise _not_array("grad", what, leaf)
                 dt = getattr(leaf, "dtype", None) or np.asarray(leaf).dtype
                 if not dtypes.is_float(dtypes.canonicalize(dt)):
-                    raise TypeError(f"grad: argument {n} has a leaf of dtype {dt}; grad needs floating "
+                    raise TypeError(f"grad: {what} has dtype {dt}; grad needs floating "
                                     "point inputs (argnums selects which arguments are differentiated)")
 
         def partial(*diff):

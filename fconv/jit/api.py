@@ -235,9 +235,15 @@ class JitWrapped:
                 if isinstance(x, (float, int, bool)):  # a Python scalar traces weakly typed, as in JAX
                     weak += (len(leaves),)
                 leaves.append(from_host(x, op="jit"))
-            else:
-                raise TypeError(f"jit: argument leaf of type {type(x).__name__} is not an array; "
-                                "mark it static (static_argnums/static_argnames)")
+            else:  # name the leaf: its argument (original position or keyword) and its path in it
+                from ..tree_util import keystr, tree_leaves_with_path
+                path = tree_leaves_with_path((dyn, dkw))[len(leaves)][0]
+                pos = [i for i in range(len(args)) if i not in static_idx]
+                arg = (pos[path[1].idx] if path[1].idx < len(pos) else path[1].idx) if path[0].idx == 0 \
+                    else path[1].key
+                raise TypeError(f"jit: argument {arg}" + (f"'s leaf {keystr(path[2:])}" if path[2:] else "")
+                                + f" is a {type(x).__name__}, not an array; mark it static "
+                                "(static_argnums/static_argnames) or close over it")
         device = device or default_device()
         settings = _settings() if self.precision is None else (
             (("precision", self.precision),) + _settings()[1:])

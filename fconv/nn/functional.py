@@ -153,6 +153,26 @@ def _labels(op, labels):
     return labels
 
 
+def _check_label_range(op, labels, num_classes):
+    """Concrete labels (an Array, NumPy array, list or scalar; not a tracer) outside
+    ``[0, num_classes)``: a ValueError naming the bad values and the class count, before any
+    kernel runs (the labels are read to the host). Returns whether the labels were checked."""
+    if isinstance(labels, Tracer):
+        return False
+    host = np.asarray(labels)
+    if host.dtype.kind not in "iub":
+        return False   # float labels: _labels' dtype error (or class probabilities) applies
+    bad = (host < 0) | (host >= num_classes)
+    if bad.any():
+        vals = np.unique(host[bad])
+        shown = ", ".join(str(int(v)) for v in vals[:5]) + (", ..." if len(vals) > 5 else "")
+        where = np.argwhere(bad.reshape(-1))[:5].reshape(-1).tolist()
+        raise ValueError(f"{op}: labels must be class indices in [0, {num_classes}) for logits with "
+                         f"{num_classes} classes, got {shown} (at flat index {where}"
+                         f"{', ...' if int(bad.sum()) > 5 else ''})")
+    return True
+
+
 def cross_entropy(logits, labels, *, reduction: str = "mean", label_smoothing: float = 0.0):
     """Softmax cross-entropy of ``logits (N, C)`` against integer ``labels (N,)`` (int32, in
     ``[0, C)``), PyTorch's ``F.cross_entropy``: ``-log_softmax(logits)[n, labels[n]]`` averaged
@@ -162,6 +182,11 @@ def cross_entropy(logits, labels, *, reduction: str = "mean", label_smoothing: f
     ``arange(C)`` (there is no gather primitive); it is differentiable in ``logits``.
     ``label_smoothing`` mixes the one-hot target with the uniform distribution, as PyTorch.
     Labels may also be float class probabilities of ``logits``' shape.
+
+    Labels outside ``[0, C)``: concrete labels (fconv/NumPy arrays, lists) raise ``ValueError``
+    naming the bad values and ``C`` before any kernel runs; traced labels (under ``jit`` or
+    ``grad`` with the labels as an argument) make that row's loss NaN (so a ``"mean"`` or
+    ``"sum"`` loss is NaN), never a plausible number. The gradient of a NaN row is zero.
 
     Example::
 
@@ -174,19 +199,25 @@ def cross_entropy(logits, labels, *, reduction: str = "mean", label_smoothing: f
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     N, C = logits.shape
+    valid = None   # traced integer labels: which rows hold a label in [0, C)
     if (isinstance(labels, (Array, Tracer)) and dtypes.is_float(labels.dtype)
             and tuple(labels.shape) == (N, C)):
         target = fnp.astype(labels, logits.dtype)   # class probabilities
     else:
+        checked = _check_label_range("cross_entropy", labels, C)
         labels = _labels("cross_entropy", labels)
         if tuple(labels.shape) != (N,):
             raise ValueError(f"cross_entropy: labels must have shape ({N},) for logits {(N, C)}, "
                              f"got {tuple(labels.shape)}")
         target = one_hot(labels, C, logits.dtype)
+        if not checked:   # 0 <= label < C (a negative label is replaced by C: no int overflow)
+            valid = fnp.where(labels >= 0, labels, C) < C
     if label_smoothing:
         s = float(label_smoothing)
         target = target * (1.0 - s) + s / C
     losses = -fnp.sum(target * log_softmax(logits, axis=-1), axis=-1)
+    if valid is not None:
+        losses = fnp.where(valid, losses, float("nan"))   # an out-of-range label: a NaN loss
     if reduction == "none":
         return losses
     return fnp.sum(losses) if reduction == "sum" else fnp.mean(losses)

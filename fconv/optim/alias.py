@@ -1,19 +1,20 @@
 """The named optimizers — PyTorch's update rules as chains of ``transforms`` (optax's ``alias.py``)."""
 from __future__ import annotations
 
+import numpy as np
+
+from ._checks import check_hparams
 from .transforms import GradientTransformation, add_decayed_weights, chain, scale_by_adam, scale_by_learning_rate, trace
 
 
 def _check(op, **vals):
-    for name, v in vals.items():
-        if callable(v) and name == "lr":
-            continue
-        try:
-            f = float(v)
-        except (TypeError, ValueError):
-            raise TypeError(f"{op}: {name} must be a float, got {type(v).__name__}") from None
-        if f < 0 or f != f:
-            raise ValueError(f"{op}: {name} must be >= 0, got {v!r}")
+    """Every hyperparameter's type and range (``_checks.check_hparams``: lr >= 0 or a schedule,
+    b1, b2 in [0, 1), eps, momentum, weight_decay >= 0, all finite real numbers), when the
+    optimizer is made: TypeError/ValueError naming ``op`` and the argument."""
+    nesterov = vals.pop("nesterov", False)
+    if not isinstance(nesterov, (bool, np.bool_)):
+        raise TypeError(f"{op}: nesterov must be a bool, got {type(nesterov).__name__} {nesterov!r}")
+    check_hparams(op, **vals)
 
 
 def sgd(lr, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0) -> GradientTransformation:
@@ -22,7 +23,7 @@ def sgd(lr, momentum: float = 0.0, nesterov: bool = False, weight_decay: float =
 
     Example: ``opt = optim.sgd(0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)``.
     """
-    _check("sgd", lr=lr, momentum=momentum, weight_decay=weight_decay)
+    _check("sgd", lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
     if nesterov and not momentum:
         raise ValueError("sgd: nesterov=True needs momentum > 0")
     parts = []

@@ -27,6 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..tree_util import tree_leaves, tree_map
+from ._checks import check_hparams, compute_dtype
 from .transforms import GradientTransformation
 
 
@@ -48,8 +49,7 @@ class LossScale(NamedTuple):
 
 def static_loss_scale(scale: float = 2.0 ** 12) -> LossScale:
     """A fixed scale (steps with non-finite gradients are still skipped)."""
-    if not scale > 0:
-        raise ValueError(f"static_loss_scale: scale must be > 0, got {scale!r}")
+    check_hparams("static_loss_scale", scale=scale)
 
     def init():
         fnp = _fnp()
@@ -64,8 +64,8 @@ def dynamic_loss_scale(initial: float = 2.0 ** 15, growth_interval: int = 2000, 
                        min_scale: float = 1.0) -> LossScale:
     """Halve the scale (by ``factor``) on a non-finite step; grow it after ``growth_interval``
     finite steps in a row — PyTorch's GradScaler / jmp's DynamicLossScale rule."""
-    if not (initial > 0 and factor > 1 and growth_interval >= 1):
-        raise ValueError("dynamic_loss_scale: need initial > 0, factor > 1, growth_interval >= 1")
+    check_hparams("dynamic_loss_scale", initial=initial, growth_interval=growth_interval, factor=factor,
+                  min_scale=min_scale)
 
     def init():
         fnp = _fnp()
@@ -82,11 +82,16 @@ def dynamic_loss_scale(initial: float = 2.0 ** 15, growth_interval: int = 2000, 
 
 
 def all_finite(tree):
-    """A bool 0-d array: every element of every leaf is finite (inf * 0 and nan * 0 are nan)."""
+    """A bool 0-d array: every element of every leaf is finite (inf * 0 and nan * 0 are nan).
+    Each leaf is tested in its own precision (float16 in float32): a float64 value beyond
+    float32's range is finite.
+
+    Example: ``optim.all_finite({"g": fnp.asarray([1.0, float("inf")])})`` -> ``Array(False)``.
+    """
     fnp = _fnp()
     total = None
     for leaf in tree_leaves(tree):
-        s = fnp.sum(leaf.astype("float32") * 0.0)
+        s = fnp.sum(leaf.astype(compute_dtype(leaf.dtype)) * 0.0)
         total = s if total is None else total + s
     return fnp.equal(total if total is not None else fnp.zeros(()), 0.0)
 
@@ -111,17 +116,23 @@ def current_scale(state: LossScaledState):
 def loss_scaled(inner: GradientTransformation, loss_scale: LossScale) -> GradientTransformation:
     """Wrap ``inner``: its gradients arrive multiplied by the loss scale.
 
-    ``update`` unscales them (in float32), applies ``inner`` when they are all
-    finite and returns zero updates (and the old inner state) when not, then
+    ``update`` unscales them (in float32; float64 gradients in float64), applies ``inner``
+    when they are all finite and returns zero updates (and the old inner state) when not, then
     adjusts the scale.
     """
+    if not isinstance(inner, GradientTransformation):
+        raise TypeError(f"loss_scaled: inner must be a GradientTransformation, got {type(inner).__name__}")
+    if not isinstance(loss_scale, LossScale):
+        raise TypeError(f"loss_scaled: loss_scale must be a LossScale (static_loss_scale() or "
+                        f"dynamic_loss_scale()), got {type(loss_scale).__name__}")
+
     def init(params):
         return LossScaledState(inner.init(params), loss_scale.init())
 
     def update(grads, state, params=None):
         fnp = _fnp()
         inv = 1.0 / state.loss_scale.scale
-        g = tree_map(lambda x: x.astype("float32") * inv, grads)
+        g = tree_map(lambda x: x.astype(compute_dtype(x.dtype)) * inv, grads)
         finite = all_finite(g)
         g = tree_map(lambda x: fnp.where(finite, x, 0.0), g)  # keep nan out of the inner state
         updates, new_inner = inner.update(g, state.inner, params)
