@@ -8,6 +8,7 @@ from .config import default_precision
 from .core.trace import TracerBoolConversionError
 from .dtypes import bool_, float16, float32, float64, int32
 from .jit.api import jit
+from .lax import stop_gradient
 from .runtime.array import Array
 from .runtime.device import Device, default_device, default_device_scope, devices
 from .runtime.transfer import block_until_ready, device_get, device_put

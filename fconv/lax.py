@@ -19,7 +19,19 @@ from .ops.conv import conv2d_backward_data_p, conv2d_p
 from .ops.pool import avg_pool2d_p, max_pool2d_p, pool_spec
 from .runtime.array import Array
 
-__all__ = ["conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "conv_plan", "CONV_STRATEGIES"]
+__all__ = ["conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "conv_plan", "CONV_STRATEGIES",
+           "stop_gradient"]
+
+
+def stop_gradient(x):
+    """``x`` (an array or a pytree of arrays) with a zero gradient, JAX's ``lax.stop_gradient``:
+    the identity forward (no kernel), nothing flows back through it. Also ``fc.stop_gradient``.
+
+    Example: ``fc.grad(lambda w: fnp.sum(w * lax.stop_gradient(w)))(w)`` is ``w``, not ``2 w``.
+    """
+    from .ops.elementwise import stop_gradient as _stop
+    from .tree_util import tree_map
+    return tree_map(lambda v: _stop(v) if isinstance(v, (Array, Tracer)) else v, x)
 
 
 

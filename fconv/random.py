@@ -32,7 +32,7 @@ from .ops.random_bits import check_key, random_bits_p
 from .runtime.array import Array
 
 __all__ = ["PRNGKey", "key", "split", "fold_in", "bits", "uniform", "normal", "bernoulli",
-           "key_data"]
+           "randint", "permutation", "key_data"]
 
 
 def _key(op: str, key):
@@ -194,3 +194,87 @@ def bernoulli(key, p=0.5, shape=None):
     # one kernel straight to the mask: the same values as uniform(key, shape) < float32(p)
     return random_bits_p.bind(key, shape=shape, dist="bernoulli", dtype=dtypes.bool_, offset=0,
                               p=float(np.float32(p)))
+
+
+_INT32_MAX = 2 ** 31 - 1
+
+
+def randint(key, shape=(), minval=0, maxval=None, dtype=dtypes.int32):
+    """Random int32 integers in ``[minval, maxval)``, shape ``shape`` (JAX's ``randint``).
+
+    ``minval``/``maxval``: Python ints (``maxval - minval`` at most ``2**31 - 1``) or int32
+    arrays broadcasting to ``shape``. Each value is ``minval + bits mod (maxval - minval)``
+    over 32 random bits (floor-mod, so the bias is below ``span / 2**32``). Bounds given as
+    Python ints must satisfy ``minval < maxval`` (a ValueError otherwise).
+
+    Example: ``labels = random.randint(key, (8,), 0, 10)``.
+    """
+    key = _key("randint", key)
+    shape = _shape("randint", shape)
+    if dtypes.canonicalize(dtype, "randint") != dtypes.int32:
+        raise TypeError(f"randint: dtype must be int32, got {dtype}")
+    if maxval is None:
+        raise TypeError("randint: maxval is required (randint(key, shape, minval, maxval))")
+    from . import numpy as fnp
+    static = [not isinstance(v, (Array, Tracer)) for v in (minval, maxval)]
+    for name, v, st in (("minval", minval, static[0]), ("maxval", maxval, static[1])):
+        if st and (isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer))):
+            raise TypeError(f"randint: {name} must be an int or an int32 array, got {v!r}")
+        if not st and v.dtype != dtypes.int32:
+            raise TypeError(f"randint: {name} must be int32, got {v.dtype}{tuple(v.shape)}")
+    b = bits(key, shape)
+    if all(static):
+        lo, hi = int(minval), int(maxval)
+        if not lo < hi:
+            raise ValueError(f"randint: minval {lo} must be below maxval {hi}")
+        if hi - lo > _INT32_MAX or lo < -2 ** 31 or hi > 2 ** 31:
+            raise ValueError(f"randint: [{lo}, {hi}) does not fit int32 with a span of at most 2**31 - 1")
+        y = fnp.mod(b, np.int32(hi - lo))
+        return y + np.int32(lo) if lo else y
+    lo = minval if not static[0] else np.int32(minval)
+    hi = maxval if not static[1] else np.int32(maxval)
+    span = fnp.maximum(fnp.subtract(hi, lo), np.int32(1))  # an empty range gives minval
+    y = fnp.add(fnp.mod(b, span), lo)
+    if tuple(y.shape) != shape:
+        raise ValueError(f"randint: minval/maxval of shapes {np.shape(minval)}, {np.shape(maxval)} "
+                         f"broadcast the result beyond shape {shape}")
+    return y
+
+
+def permutation(key, x, axis: int = 0):
+    """A random permutation: of ``range(x)`` for an int ``x`` (int32), else of ``x``'s
+    entries along ``axis`` (JAX's ``permutation``). Differentiable in an array ``x``.
+
+    The order is the stable argsort of 32 random bits per entry, found on the device by
+    counting, for each entry, the entries that sort before it: O(n^2) comparisons in blocks
+    (fine for thousands of entries; shuffle a large dataset's indices with NumPy).
+
+    Example: ``order = random.permutation(key, 100)``; ``xs = random.permutation(key, xs)``.
+    """
+    from . import numpy as fnp
+    key = _key("permutation", key)
+    if isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_)):
+        if x < 0:
+            raise ValueError(f"permutation: x must be a non-negative int, got {x}")
+        n, arr = int(x), None
+    else:
+        arr = x if isinstance(x, (Array, Tracer)) else fnp.asarray(x)
+        if arr.ndim == 0:
+            raise ValueError("permutation: x must be an int or an array of at least one dimension")
+        if not -arr.ndim <= axis < arr.ndim:
+            raise ValueError(f"permutation: axis {axis} is out of range for shape {tuple(arr.shape)}")
+        axis = int(axis) % arr.ndim
+        n = arr.shape[axis]
+    if n == 0:
+        return fnp.zeros((0,), dtypes.int32) if arr is None else arr
+    b = bits(key, (n,))
+    idx = fnp.arange(n)
+    # rank[i] = #{j : (b[j], j) < (b[i], i)}: the position of entry i in the sorted order
+    ranks, rows = [], max(1, (1 << 22) // n)
+    for lo in range(0, n, rows):
+        bi, ii = b[lo:lo + rows][:, None], idx[lo:lo + rows][:, None]
+        before = fnp.logical_or(b[None, :] < bi, fnp.logical_and(b[None, :] == bi, idx[None, :] < ii))
+        ranks.append(fnp.sum(before, axis=1))
+    rank = ranks[0] if len(ranks) == 1 else fnp.concatenate(ranks)
+    order = fnp.zeros((n,), dtypes.int32).at[rank].set(idx)  # order[rank[i]] = i
+    return order if arr is None else fnp.take(arr, order, axis=axis)

@@ -25,7 +25,7 @@
  *   FCONV_OUT_*          the output's storage (common.cl; default: the input's), e.g.
  *                        FCONV_OUT_F32 for the float partials of half data, FCONV_OUT_I32
  *                        for the sum of bools. argmax's values are `real`, its indices int.
- *   OP_SUM | OP_MAX | OP_MIN | OP_ARGMAX
+ *   OP_SUM | OP_MAX | OP_MIN | OP_PROD | OP_ARGMAX
  *   IDX_IN               argmax combine pass
  *   BLK                  elements (vectors) summed plainly before a compensated (Kahan) add
  * Floating inputs (FCONV_FLOAT) get the NaN rules and compensated sums.
@@ -64,6 +64,10 @@
     #define COMBINE(x, y) min((x), (y))
     #define VCOMBINE(x, y) min((x), (y))
   #endif
+#elif defined(OP_PROD)
+  #define IDENTITY ((real)1)
+  #define COMBINE(x, y) ((x) * (y))
+  #define VCOMBINE(x, y) ((x) * (y))
 #endif
 
 /* acc (+)= blk: Kahan-compensated for float sums (comp carries the lost low part;

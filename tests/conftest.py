@@ -31,6 +31,12 @@ import fconv as fc
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# The tests compare against float64 NumPy references and check gradients exactly, so they
+# keep float64 host data float64 (JAX's tests enable x64 likewise). Tests of the default
+# (float64 data becomes float32) use ``with fc.config.enable_x64(False)``; subprocesses
+# (run_python, notebooks, the demo) start with the default, as a user's process does.
+fc.config.enable_x64(True)
+
 # ------------------------------------------------------------ hypothesis
 _COMMON = dict(deadline=None, max_examples=25,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,

@@ -274,3 +274,51 @@ def test_bernoulli_one_kernel_under_jit():
     f = fc.jit(lambda k: random.bernoulli(k, 0.3, (64,)))
     np.testing.assert_array_equal(np.asarray(f(key)), np.asarray(random.uniform(key, (64,))) < np.float32(0.3))
     assert [k.primitives for k in f.lower(key).kernels] == [["random_bits"]]
+
+
+# ------------------------------------------------------------------ randint, permutation
+
+def test_randint_range_and_determinism():
+    key = random.PRNGKey(3)
+    r = random.randint(key, (4000,), -5, 7)
+    h = np.asarray(r)
+    assert r.dtype == np.int32 and h.min() == -5 and h.max() == 6
+    assert np.array_equal(h, np.asarray(random.randint(key, (4000,), -5, 7)))
+    # floor-mod of the raw bits, on the host
+    bits = np.asarray(random.bits(key, (4000,))).astype(np.int64)
+    assert np.array_equal(h, np.mod(bits, 12) - 5)
+    counts = np.bincount(h + 5, minlength=12)
+    assert counts.min() > 4000 / 12 * 0.75
+    lo = fnp.asarray(np.array([0, 10, -3], np.int32))
+    ra = np.asarray(random.randint(key, (50, 3), lo, lo + 2))
+    assert ((ra >= np.asarray(lo)) & (ra < np.asarray(lo) + 2)).all()
+    assert fc.jit(lambda k: random.randint(k, (3,), 0, 10))(key).shape == (3,)
+    with pytest.raises(ValueError, match="minval 3 must be below maxval 3"):
+        random.randint(key, (2,), 3, 3)
+    with pytest.raises(TypeError, match="maxval must be an int"):
+        random.randint(key, (2,), 0, 2.5)
+
+
+@given(n=st.integers(1, 40), seed=st.integers(0, 2**31 - 1))
+def test_permutation_is_the_argsort_of_the_bits(n, seed):
+    key = random.PRNGKey(seed)
+    p = np.asarray(random.permutation(key, n))
+    assert sorted(p.tolist()) == list(range(n))
+    bits = np.asarray(random.bits(key, (n,)))
+    assert np.array_equal(p, np.argsort(bits, kind="stable"))
+    h = np.arange(n * 2.0).reshape(n, 2)
+    got = random.permutation(key, fnp.asarray(h))
+    assert np.array_equal(np.asarray(got), h[p])
+    got1 = random.permutation(key, fnp.asarray(h.T), axis=1)
+    assert np.array_equal(np.asarray(got1), h.T[:, p])
+
+
+def test_permutation_under_jit_and_grad():
+    key = random.PRNGKey(0)
+    x = fnp.asarray(np.arange(5.0))
+    p = np.asarray(random.permutation(key, 5))
+    assert np.array_equal(np.asarray(fc.jit(lambda k, x: random.permutation(k, x))(key, x)), np.arange(5.0)[p])
+    g = fc.grad(lambda x: fnp.sum(random.permutation(key, x) * fnp.arange(5.0)))(x)
+    want = np.zeros(5)
+    want[p] = np.arange(5.0)
+    assert np.array_equal(np.asarray(g), want)

@@ -200,8 +200,12 @@ def test_index_errors():
         x[0, 0, 0]
     with pytest.raises(IndexError):
         x[..., ...]
+    # integer lists gather now (tests/test_numpy_extras.py); non-integer ones are a TypeError
+    assert x[[0, 1]].shape == (2, 3)
     with pytest.raises(TypeError):
-        x[[0, 1]]
+        x[[0.5, 1.0]]
+    with pytest.raises(IndexError):
+        x[[0, 2]]
 
 
 def test_shape_ops_compose_with_elementwise():

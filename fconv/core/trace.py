@@ -53,12 +53,13 @@ class Tracer:
     ndim = property(lambda self: self.aval.ndim)
     size = property(lambda self: self.aval.size)
 
-    def _concrete_error(self, what: str):
+    def _concrete_error(self, what: str, hint: str = ""):
         where = f" It was made by {self._origin}." if self._origin else ""
+        hint = hint or ("Use fnp.where for data-dependent choices, or make the value static "
+                        "(static_argnums).")
         return TracerBoolConversionError(
             f"{what} of a traced value {self.aval.str_short()} is not known while tracing "
-            f"(under jit, grad or make_jaxpr).{where} Use fnp.where for data-dependent choices, "
-            f"or make the value static (static_argnums).")
+            f"(under jit, grad or make_jaxpr).{where} {hint}")
 
     def __bool__(self):
         raise self._concrete_error("The truth value")
@@ -73,7 +74,9 @@ class Tracer:
         raise self._concrete_error("Using as an index")
 
     def __array__(self, *a, **k):
-        raise self._concrete_error("Converting to NumPy")
+        raise self._concrete_error(
+            "Converting to NumPy", "Use fconv.numpy functions on it (fnp.asarray([t1, t2]) and "
+            "fnp.stack stack traced values), or return it from the traced function first.")
 
     def item(self):
         raise self._concrete_error(".item()")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from ..core.trace import Tracer
 from ..runtime.array import Array
-from . import base, linalg, reduce, shape
+from . import base, indexing, interop, linalg, reduce, shape
 from .shape import getitem
 
 
@@ -52,6 +52,8 @@ METHODS = {
     "__sub__": base.subtract, "__rsub__": _swap(base.subtract),
     "__mul__": base.multiply, "__rmul__": _swap(base.multiply),
     "__truediv__": base.divide, "__rtruediv__": _swap(base.divide),
+    "__floordiv__": base.floor_divide, "__rfloordiv__": _swap(base.floor_divide),
+    "__mod__": base.remainder, "__rmod__": _swap(base.remainder),
     "__pow__": base.power, "__rpow__": _swap(base.power),
     "__matmul__": linalg.matmul, "__rmatmul__": _swap(linalg.matmul),
     "__neg__": base.negative, "__pos__": lambda self: self, "__abs__": base.abs,
@@ -64,8 +66,18 @@ METHODS = {
     "mean": lambda self, axis=None, keepdims=False: reduce.mean(self, axis=axis, keepdims=keepdims),
     "max": lambda self, axis=None, keepdims=False: reduce.max(self, axis=axis, keepdims=keepdims),
     "min": lambda self, axis=None, keepdims=False: reduce.min(self, axis=axis, keepdims=keepdims),
-    "argmax": lambda self, axis=None: reduce.argmax(self, axis=axis),
+    "argmax": lambda self, axis=None, keepdims=False: reduce.argmax(self, axis=axis, keepdims=keepdims),
+    "argmin": lambda self, axis=None, keepdims=False: reduce.argmin(self, axis=axis, keepdims=keepdims),
+    "prod": lambda self, axis=None, keepdims=False: reduce.prod(self, axis=axis, keepdims=keepdims),
+    "any": lambda self, axis=None, keepdims=False: reduce.any(self, axis=axis, keepdims=keepdims),
+    "all": lambda self, axis=None, keepdims=False: reduce.all(self, axis=axis, keepdims=keepdims),
+    "clip": lambda self, a_min=None, a_max=None: base.clip(self, a_min, a_max),
+    "take": lambda self, indices, axis=None: indexing.take(self, indices, axis=axis),
+    "repeat": lambda self, repeats, axis=None: indexing.repeat(self, repeats, axis=axis),
+    "at": property(lambda self: indexing.AtIndexer(self)),
     "flatten": lambda self: shape.reshape(self, (-1,)),
+    # NumPy's dispatch: np.exp(a), np.sum(a, axis=0) run fconv.numpy on the device (interop.py)
+    "__array_ufunc__": interop.array_ufunc, "__array_function__": interop.array_function,
 }
 
 

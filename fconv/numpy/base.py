@@ -27,19 +27,48 @@ def _is_scalar(x) -> bool:
 
 # ------------------------------------------------------------------ creation
 
-def asarray(x, dtype=None):
-    """An fconv array from an array, NumPy array, list or scalar (copied to the default device).
+def _holds_array(x) -> bool:
+    """Whether the (nested) list/tuple ``x`` contains an fconv array or tracer."""
+    return isinstance(x, (list, tuple)) and any(_is_array(e) or _holds_array(e) for e in x)
 
-    Example: ``fnp.asarray([[1., 2.], [3., 4.]]).shape == (2, 2)``.
+
+def _stack_nested(x, dtype):
+    """A (nested) list/tuple holding fconv arrays, stacked on the device (differentiably)."""
+    from .shape import stack
+    parts = [e if _is_array(e) else (_stack_nested(e, None) if _holds_array(e) else asarray(e))
+             for e in x]
+    shapes = {tuple(p.shape) for p in parts}
+    if len(shapes) != 1:
+        raise ValueError(f"asarray: the elements of a list must have one shape to stack, got "
+                         f"shapes {[tuple(p.shape) for p in parts]}")
+    y = stack(parts)
+    return y if dtype is None else astype(y, dtype)
+
+
+def asarray(x, dtype=None) -> Array:
+    """An fconv array from an array, NumPy array, (nested) list/tuple or scalar.
+
+    Host data is copied to the default device with JAX's dtypes: Python floats and float64
+    NumPy data become float32 unless x64 is enabled (``FCONV_ENABLE_X64=1`` or
+    ``fc.config.enable_x64()``); an explicit ``dtype`` (``dtype=fnp.float64`` too) is always
+    honoured. A list/tuple holding fconv arrays or traced values (under ``jit``/``grad``) is
+    stacked on the device, as ``jnp.asarray`` does, and is differentiable.
+
+    Shapes: a nested list of depth k over arrays of shape s gives ``(n1, ..., nk) + s``.
+    Example: ``fnp.asarray([[1., 2.], [3., 4.]]).shape == (2, 2)``;
+    ``fnp.asarray([p1, p2]).shape == (2,) + p1.shape``;
+    ``fnp.asarray(np.ones(2)).dtype == float32`` (x64 off).
     """
     if _is_array(x):
         return x if dtype is None else astype(x, dtype)
+    if _holds_array(x):
+        return _stack_nested(x, dtype)
     if dtype is None:
         return from_host(x, op="asarray")
     return to_device(np.asarray(x, dtype=dtypes.canonicalize(dtype, "asarray")), op="asarray")
 
 
-def array(x, dtype=None, copy=True):
+def array(x, dtype=None, copy=True) -> Array:
     """Like :func:`asarray` (device arrays are immutable, so copies are never needed)."""
     return asarray(x, dtype)
 
@@ -121,19 +150,21 @@ def _arr(x, op):
 def _promote(op, *args, float_only=False):
     """Arrays with one dtype; Python scalars stay literals (weak types, like JAX)."""
     arrs = [a if (_is_array(a) or _is_scalar(a)) else _arr(a, op) for a in args]
-    strong = [a.dtype for a in arrs if _is_array(a)]
-    scalars = [a for a in arrs if _is_scalar(a)]
+    # weakly typed: Python scalars, and traced Python-scalar arguments of jit/make_jaxpr
+    weak = [dtypes.scalar_dtype(a) if _is_scalar(a) else a.dtype for a in arrs
+            if _is_scalar(a) or a.aval.weak_type]
+    strong = [a.dtype for a in arrs if _is_array(a) and not a.aval.weak_type]
     if strong:
         dt = dtypes.result_type(*strong)
-        for s in scalars:
-            dt = dtypes.weak_result_type(dt, s)
+        for w in weak:
+            dt = dtypes.weak_result_dtype(dt, w)
     else:
-        dt = dtypes.result_type(*[dtypes.scalar_dtype(s) for s in scalars])
+        dt = dtypes.result_type(*weak)
     if float_only and not dtypes.is_float(dt):
         dt = float32
     res = [np.asarray(a, dtype=dt)[()] if _is_scalar(a) else (astype(a, dt) if a.dtype != dt else a)
            for a in arrs]
-    if not strong:  # all scalars: make the first an array
+    if not any(_is_array(a) for a in arrs):  # all scalars: make the first an array
         res[0] = asarray(np.asarray(res[0], dtype=dt))
     return res
 
@@ -217,9 +248,68 @@ def where(condition, x, y):
 
 
 def clip(x, a_min=None, a_max=None):
+    """``minimum(maximum(x, a_min), a_max)``, as NumPy (so ``a_max`` wins where
+    ``a_min > a_max``; NaN stays NaN). Either bound may be None, a scalar or an array.
+
+    Example: ``fnp.clip(fnp.asarray([-2., 0.5, 3.]), 0., 1.)`` -> ``[0., 0.5, 1.]``.
+    """
     if a_min is not None:
         x = maximum(x, a_min)
     if a_max is not None:
         x = minimum(x, a_max)
-    return x
+    return _arr(x, "clip")
+
+
+def _int_or_float(op, x, y):
+    a, b = _promote(op, x, y)  # one dtype (scalars as NumPy scalars of it); bool as int32
+    if a.dtype == bool_:
+        a, b = [astype(v, int32) if _is_array(v) else np.int32(v) for v in (a, b)]
+    return a, b
+
+
+def floor_divide(x, y) -> Array:
+    """``x // y`` elementwise with NumPy's rules: the quotient rounds toward -inf, for floats
+    and int32 alike (``-7 // 2 == -4``). Floats: ``x // 0`` is ``x / 0`` (inf or NaN); int32:
+    ``x // 0`` is 0. bool operands compute as int32. Broadcasting; differentiable (zero).
+
+    Example: ``fnp.floor_divide(fnp.asarray([-7, 7]), 2)`` -> ``[-4, 3]``.
+    """
+    return ew.floor_divide_p.bind(*_int_or_float("floor_divide", x, y))
+
+
+def remainder(x, y) -> Array:
+    """``x % y`` elementwise with NumPy's (Python's) rules: the result has the sign of ``y``
+    and ``x == (x // y) * y + x % y``. Floats: ``x % 0`` is NaN; int32: ``x % 0`` is 0.
+    Differentiable: ``d/dx = 1``, ``d/dy = -(x // y)``.
+
+    Example: ``fnp.remainder(fnp.asarray([-7, 7]), 3)`` -> ``[2, 1]``; ``fnp.mod`` is the same.
+    """
+    return ew.mod_p.bind(*_int_or_float("remainder", x, y))
+
+
+mod = remainder
+
+
+def _classify(prim, op):
+    def f(x) -> Array:
+        return prim.bind(_arr(x, op))
+    f.__name__ = op
+    f.__doc__ = (f"Elementwise ``{op}`` -> bool, same shape (int32 and bool arrays are finite, "
+                 f"never NaN or infinite). Example: ``fnp.{op}(fnp.asarray([1., np.inf, np.nan]))``.")
+    return f
+
+
+isfinite = _classify(ew.isfinite_p, "isfinite")
+isnan = _classify(ew.isnan_p, "isnan")
+isinf = _classify(ew.isinf_p, "isinf")
+
+
+def stop_gradient(x):
+    """``x`` (an array, or a pytree of them), with a zero gradient: JAX's ``lax.stop_gradient``.
+    No kernel runs (a buffer alias); shapes and dtypes are unchanged.
+
+    Example: ``fc.grad(lambda x: fnp.sum(fnp.stop_gradient(x) * x))(x)`` is ``x``.
+    """
+    from ..tree_util import tree_map
+    return tree_map(lambda v: ew.stop_gradient(v) if _is_array(v) else v, x)
 

@@ -23,11 +23,13 @@ import math
 import numpy as np
 
 from .. import dtypes
-from ..ops.reduce import argmax_p, reduce_max_p, reduce_min_p, reduce_sum_p
-from .base import _arr, astype, divide, multiply, sqrt, subtract
+from ..ops import elementwise as ew
+from ..ops.reduce import argmax_p, reduce_max_p, reduce_min_p, reduce_prod_p, reduce_sum_p
+from .base import _arr, add, astype, divide, exp, log, multiply, sqrt, subtract, where
 from .shape import reshape
 
-__all__ = ["sum", "mean", "max", "min", "amax", "amin", "argmax", "var", "std"]
+__all__ = ["sum", "mean", "max", "min", "amax", "amin", "argmax", "argmin", "prod", "any", "all",
+           "logsumexp", "var", "std"]
 
 
 def _axes(op: str, axis, shape: tuple) -> tuple:
@@ -170,3 +172,90 @@ def std(x, axis=None, keepdims: bool = False, ddof: int = 0, dtype=None):
 def _is_f16(x) -> bool:
     return getattr(x, "dtype", None) == dtypes.float16
 
+
+
+def prod(x, axis=None, keepdims: bool = False, dtype=None):
+    """Product over ``axis`` (None: all); an empty axis gives 1. bool and int32 multiply as
+    int32 (wrapping on overflow); float16 accumulates in float32. Differentiable (the gradient
+    is the product of the other elements, also where some are zero).
+
+    Shapes as :func:`sum`. Example: ``fnp.prod(fnp.asarray([[1., 2.], [3., 4.]]), axis=1)``
+    -> ``[2., 12.]``.
+    """
+    x = _arr(x, "prod")
+    if dtype is not None:
+        dt = dtypes.canonicalize(dtype, "prod")
+        if dt != dtypes.bool_:
+            x = astype(x, dt)
+    axes = _axes("prod", axis, x.shape)
+    y = reduce_prod_p.bind(x, axes=axes)
+    if dtype is not None and y.dtype != dtypes.canonicalize(dtype, "prod"):
+        y = astype(y, dtype)
+    return _keep(y, x.shape, axes) if keepdims else y
+
+
+def argmin(x, axis=None, keepdims: bool = False):
+    """int32 index of the first minimum along ``axis`` (None: of the flattened array); NaN
+    counts as the minimum (NumPy's rule). Differentiable as a constant.
+
+    Shapes as :func:`argmax`. Example: ``fnp.argmin(fnp.asarray([3., 1., 1.]))`` -> ``1``.
+    """
+    x = _arr(x, "argmin")
+    # the order reversed without overflow: -x for floats (NaN stays the first "maximum"),
+    # ~x (= -x - 1) for int32, not x for bool
+    flipped = ew.neg_p.bind(x) if dtypes.is_float(x.dtype) else ew.not_p.bind(x)
+    try:
+        return argmax(flipped, axis=axis, keepdims=keepdims)
+    except (TypeError, ValueError) as e:
+        raise type(e)(str(e).replace("argmax", "argmin")) from None
+
+
+def _truth(op, x, axis, keepdims, count_false: bool):
+    x = _arr(x, op)
+    axes = _axes(op, axis, x.shape)
+    if x.dtype == dtypes.bool_:
+        b = ew.not_p.bind(x) if count_false else x
+    else:
+        b = (ew.eq_p if count_false else ew.ne_p).bind(x, np.asarray(0, x.dtype)[()])
+    n = reduce_sum_p.bind(b, axes=axes)
+    y = ew.eq_p.bind(n, np.int32(0)) if count_false else ew.gt_p.bind(n, np.int32(0))
+    return _keep(y, x.shape, axes) if keepdims else y
+
+
+def any(x, axis=None, keepdims: bool = False):
+    """Whether any element along ``axis`` is non-zero (True); bool, shapes as :func:`sum`.
+    An empty axis gives False. NaN counts as True, as in NumPy.
+
+    Example: ``fnp.any(fnp.asarray([[0, 1], [0, 0]]), axis=1)`` -> ``[True, False]``.
+    """
+    return _truth("any", x, axis, keepdims, count_false=False)
+
+
+def all(x, axis=None, keepdims: bool = False):
+    """Whether every element along ``axis`` is non-zero; bool. An empty axis gives True.
+
+    Example: ``fnp.all(fnp.asarray([1., 2.]) > 0)`` -> ``True``.
+    """
+    return _truth("all", x, axis, keepdims, count_false=True)
+
+
+def logsumexp(x, axis=None, keepdims: bool = False):
+    """``log(sum(exp(x), axis))`` computed stably (``scipy.special.logsumexp``,
+    ``jax.nn.logsumexp``): the maximum, held constant for the gradient, is subtracted first,
+    so large values do not overflow; where every value is -inf the result is -inf.
+    Integer input is converted to float32. Differentiable; the gradient is ``softmax(x)``.
+
+    Shapes as :func:`sum`. Example: ``fnp.logsumexp(fnp.asarray([1000., 1000.]))`` ->
+    ``1000.6931``.
+    """
+    x = _arr(x, "logsumexp")
+    if not dtypes.is_float(x.dtype):
+        x = astype(x, dtypes.float32)
+    axes = _axes("logsumexp", axis, x.shape)
+    m = reduce_max_p.bind(x, axes=axes) if x.size else None
+    if m is None:  # an empty array: log(0)
+        return log(sum(exp(x), axis=axes, keepdims=keepdims))
+    m = ew.stop_gradient(where(ew.isfinite_p.bind(m), m, 0.0))
+    mk = _keep(m, x.shape, axes)
+    y = add(log(reduce_sum_p.bind(exp(subtract(x, mk)), axes=axes)), m)
+    return _keep(y, x.shape, axes) if keepdims else y

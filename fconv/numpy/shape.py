@@ -167,12 +167,13 @@ def flip(x, axis=None):
 
 
 def getitem(x, idx):
-    """Basic indexing: ints, slices (any step), None and Ellipsis."""
+    """Indexing: ints, slices (any step), None and Ellipsis (basic: slices, no gather); integer
+    arrays and concrete boolean masks gather (:func:`fconv.numpy.indexing.advanced_getitem`)."""
     if not isinstance(idx, tuple):
         idx = (idx,)
     if any(isinstance(i, (list, np.ndarray)) or hasattr(i, "aval") for i in idx):
-        raise TypeError(f"__getitem__: only basic indexing (ints, slices, None, ...) is supported, "
-                        f"got {idx!r} for shape {x.shape}")
+        from .indexing import advanced_getitem
+        return advanced_getitem(x, idx)
     n_ell = sum(i is Ellipsis for i in idx)
     if n_ell > 1:
         raise IndexError("an index can only have a single ellipsis")

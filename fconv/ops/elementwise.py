@@ -133,6 +133,9 @@ neg_p, exp_p, log_p, sqrt_p, rsqrt_p, tanh_p, logistic_p, abs_p, sign_p, erf_p, 
     expm1_p, floor_p, not_p = [_unary(n) for n in UNARY_C]
 add_p, sub_p, mul_p, div_p, pow_p, max_p, min_p, and_p, or_p = [_binary(n) for n in BINARY_C]
 lt_p, le_p, gt_p, ge_p, eq_p, ne_p = [_binary(n, compare=True) for n in COMPARE_C]
+BINARY_C["floor_divide"] = lambda dt: _floordiv_c(dt)  # defined below, beside stop_gradient
+BINARY_C["mod"] = lambda dt: _mod_c(dt)
+floor_divide_p, mod_p = _binary("floor_divide"), _binary("mod")
 
 # select(pred, on_true, on_false)
 select_p = Primitive("select", literal_operands=True)
@@ -213,6 +216,87 @@ def _convert_lower(ctx, *, new_dtype):
                              [_convert_expr(ctx.avals_in, new_dtype=new_dtype)])
 
 
+# stop_gradient: the identity whose VJP is zero (JAX's lax.stop_gradient). Eagerly a buffer
+# alias (no kernel); under jit's fusion an identity expression.
+stop_gradient_p = Primitive("stop_gradient")
+
+
+@stop_gradient_p.def_abstract_eval
+def _stop_gradient_abstract(x):
+    return ShapedArray(x.shape, x.dtype)
+
+
+stop_gradient_p.ew_expr = lambda avals, **params: "a0"
+
+
+@stop_gradient_p.def_lowering
+def _stop_gradient_lower(ctx):
+    from ..runtime.launch import Alias
+    return Alias(0, 0)
+
+
+stop_gradient_p.def_vjp(lambda ct, x, *, out: (None,))
+
+
+# isfinite / isnan / isinf: float -> bool (ints and bools are always finite, never NaN)
+def _class_expr(name):
+    def expr(avals, **params):
+        if not _is_f(avals[0].dtype):
+            return "1" if name == "isfinite" else "0"
+        return f"{name}(a0)"
+    return expr
+
+
+def _classify(name):
+    p = Primitive(name)
+
+    @p.def_abstract_eval
+    def _abstract(x):
+        return ShapedArray(x.shape, dtypes.bool_)
+
+    p.ew_expr = _class_expr(name)
+
+    @p.def_lowering
+    def _lower(ctx):
+        return lower_elementwise(ctx, f"{name}_{dtypes.short_name(ctx.avals_in[0].dtype)}",
+                                 [p.ew_expr(ctx.avals_in)])
+    p.def_vjp(lambda ct, x, *, out: (None,))
+    prims[name] = p
+    return p
+
+
+isfinite_p, isnan_p, isinf_p = _classify("isfinite"), _classify("isnan"), _classify("isinf")
+
+
+# floor_divide / mod: NumPy's rules (Python's): the quotient rounds toward -inf and the
+# remainder takes the divisor's sign. Floats follow NumPy's npy_divmod exactly (fmod, then
+# adjust; x // 0 is x / 0 and x % 0 NaN); int32 x // 0 and x % 0 are 0, INT_MIN // -1 wraps.
+def _c_real(dt, v: str) -> str:
+    return v + "f" if dtypes.c_compute(dt) == "float" else v
+
+
+def _floordiv_c(dt) -> str:
+    if not _is_f(dt):
+        b = "((a1 == 0 || a1 == -1) ? 1 : a1)"
+        return (f"((a1 == 0) ? 0 : ((a1 == -1) ? (int)(0u - (uint)a0) : "
+                f"(a0 / {b} - ((((a0 % {b}) != 0) && ((a0 < 0) != (a1 < 0))) ? 1 : 0))))")
+    z, h = _c_real(dt, "0.0"), _c_real(dt, "0.5")
+    m = "fmod(a0, a1)"
+    d = f"((a0 - {m}) / a1 - ((({m} != 0) && ((a1 < 0) != ({m} < 0))) ? 1 : 0))"
+    return (f"((a1 == 0) ? a0 / a1 : (({d} != 0) ? floor({d}) + ((({d}) - floor({d}) > {h}) ? 1 : 0)"
+            f" : copysign({z}, a0 / a1)))")
+
+
+def _mod_c(dt) -> str:
+    if not _is_f(dt):
+        r = "(a0 % ((a1 == 0 || a1 == -1) ? 1 : a1))"
+        return f"((a1 == 0 || a1 == -1) ? 0 : ({r} + ((({r} != 0) && (({r} < 0) != (a1 < 0))) ? a1 : 0)))"
+    z = _c_real(dt, "0.0")
+    m = "fmod(a0, a1)"
+    return (f"((a1 == 0) ? {m} : ((({m} != 0) && ((a1 < 0) != ({m} < 0))) ? {m} + a1 : "
+            f"(({m} != 0) ? {m} : copysign({z}, a1))))")
+
+
 # ----------------------------------------------------------------- functions
 # The primitives applied to arrays of one dtype, for the layers below fconv.numpy (VJP rules
 # above all): a Python or NumPy scalar operand becomes a literal of the dtype of the array
@@ -256,6 +340,14 @@ equal = _fn(eq_p, lambda a, b: a == b)
 def neg(x):
     """``-x`` elementwise."""
     return neg_p.bind(x)
+
+
+floor_divide = _fn(floor_divide_p, lambda a, b: a // b)
+
+
+def stop_gradient(x):
+    """``x``, with a zero gradient (JAX's ``lax.stop_gradient``); non-arrays pass through."""
+    return stop_gradient_p.bind(x) if _is_array(x) else x
 
 
 def select(c, a, b):
@@ -352,6 +444,10 @@ def _minmax_vjp(pick_x):
 
 _binary_vjp(max_p, *_minmax_vjp(greater))
 _binary_vjp(min_p, *_minmax_vjp(less))
+# x // y is piecewise constant; x % y = x - floor(x / y) * y
+_binary_vjp(floor_divide_p, lambda ct, x, y, o: zeros_like(ct), lambda ct, x, y, o: zeros_like(ct))
+_binary_vjp(mod_p, lambda ct, x, y, o: ct,
+            lambda ct, x, y, o: neg(mul(ct, floor_divide_p.bind(*_operands(x, y)))))
 for _p in (lt_p, le_p, gt_p, ge_p, eq_p, ne_p, and_p, or_p):
     _p.def_vjp(lambda ct, x, y, *, out: (None, None))
 

@@ -5,6 +5,7 @@ Shapes::
     reduce_sum[axes]   x: (d0, ..., dn-1) -> x.shape without ``axes``   (bool sums as int32)
     reduce_max[axes]   likewise, same dtype; an empty reduced axis is a ValueError
     reduce_min[axes]   likewise
+    reduce_prod[axes]  like reduce_sum (an empty axis gives 1; bool multiplies as int32)
     argmax[axis, index_dtype]   x -> x.shape without ``axis``, int32; the first maximum wins
                                 and NaN counts as the maximum (as in NumPy)
 
@@ -55,6 +56,7 @@ SOURCE = "reduce.cl"
 reduce_sum_p = Primitive("reduce_sum")
 reduce_max_p = Primitive("reduce_max")
 reduce_min_p = Primitive("reduce_min")
+reduce_prod_p = Primitive("reduce_prod")
 argmax_p = Primitive("argmax")
 
 
@@ -107,6 +109,14 @@ def _minmax_abstract(op: str):
                              f"(axes={axes}): the operation has no identity")
         return ShapedArray(_reduced_shape(x.shape, axes), x.dtype)
     return rule
+
+
+@reduce_prod_p.def_abstract_eval
+def _prod_abstract(x: ShapedArray, *, axes: tuple) -> ShapedArray:
+    _check_dtype("reduce_prod", x)
+    axes = check_axes("reduce_prod", axes, x.shape)
+    dt = dtypes.int32 if x.dtype == dtypes.bool_ else x.dtype
+    return ShapedArray(_reduced_shape(x.shape, axes), dt)
 
 
 reduce_max_p.def_abstract_eval(_minmax_abstract("reduce_max"))
@@ -319,6 +329,7 @@ def _remove_group(groups: list, g: int) -> list:
 reduce_sum_p.def_lowering(_lower_reduce("sum"))
 reduce_max_p.def_lowering(_lower_reduce("max"))
 reduce_min_p.def_lowering(_lower_reduce("min"))
+reduce_prod_p.def_lowering(_lower_reduce("prod"))
 
 
 @argmax_p.def_lowering
@@ -394,11 +405,32 @@ reduce_max_p.def_vjp(_minmax_vjp)
 reduce_min_p.def_vjp(_minmax_vjp)
 
 
+@reduce_prod_p.def_vjp
+def _prod_vjp(ct, x, out, *, axes: tuple):
+    """d prod / dx_i = the product of the other elements, computed without dividing by zero:
+    with no zero in a slice it is ``prod / x_i``; with one zero, the product of the non-zeros
+    at that zero and 0 elsewhere; with more, 0. (Exact to first order; second derivatives
+    across two elements of a slice holding a zero are not.)"""
+    from .elementwise import convert, div, equal, mul, select
+    from .shape import broadcast_to, reshape
+    if not dtypes.is_float(x.dtype):
+        return (None,)
+    kshape = _keepdims_shape(x.shape, axes)
+    is0 = equal(x, 0)
+    zeros = reshape(reduce_sum_p.bind(convert(is0, dtypes.int32), axes=axes), kshape)
+    nonzero = reshape(reduce_prod_p.bind(select(is0, 1.0, x), axes=axes), kshape)
+    zeros, nonzero = broadcast_to(zeros, x.shape), broadcast_to(nonzero, x.shape)
+    at_zero = select(equal(zeros, 1), nonzero, 0.0)
+    elsewhere = select(equal(zeros, 0), div(nonzero, select(is0, 1.0, x)), 0.0)
+    others = select(is0, at_zero, elsewhere)
+    return (mul(others, broadcast_to(reshape(ct, kshape), x.shape)),)
+
+
 @argmax_p.def_vjp
 def _argmax_vjp(ct, x, out, *, axis: int, index_dtype):
     """An index is piecewise constant: no gradient."""
     return (None,)
 
 
-__all__ = ["reduce_sum_p", "reduce_max_p", "reduce_min_p", "argmax_p", "check_axes",
+__all__ = ["reduce_sum_p", "reduce_max_p", "reduce_min_p", "reduce_prod_p", "argmax_p", "check_axes",
            "split_passes", "plan_axis"]

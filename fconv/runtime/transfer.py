@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pyopencl as cl
 
-from .. import dtypes
+from .. import config, dtypes
 from ..core.aval import ShapedArray
 from .array import Array
 from .device import Device, default_device
@@ -25,18 +25,25 @@ def to_device(host: np.ndarray, device: Device | None = None, op: str = "device_
 
 
 def from_host(x, device: Device | None = None, op: str = "asarray") -> Array:
-    """A NumPy array, list or Python/NumPy scalar on ``device``; Python floats become float32, as in JAX.
+    """A NumPy array, list or Python/NumPy scalar on ``device`` with JAX's default dtypes:
+    Python floats become float32, and so does float64 NumPy data unless x64 is enabled
+    (``FCONV_ENABLE_X64=1`` or ``fc.config.enable_x64()``, see :func:`fconv.config.x64_enabled`).
 
-    Example: ``from_host(0.5).dtype == float32``; ``from_host(np.ones(2)).dtype == float64``.
+    Example: ``from_host(0.5).dtype == float32``; ``from_host(np.ones(2)).dtype`` is float32,
+    or float64 with x64 enabled.
     """
     host = np.asarray(x)
-    if host.dtype == np.float64 and not isinstance(x, (np.ndarray, np.generic)):
+    if host.dtype == np.float64 and (not isinstance(x, (np.ndarray, np.generic))
+                                     or not config.x64_enabled()):
         host = host.astype(np.float32)
     return to_device(host, device, op=op)
 
 
 def device_put(x, device: Device | None = None):
     """Put every leaf of ``x`` (a pytree of arrays/NumPy arrays/scalars) on ``device``.
+
+    Host leaves take :func:`from_host`'s dtypes (float64 NumPy data is float32 unless x64 is
+    enabled); fconv arrays keep theirs.
 
     Example: ``params = fc.device_put({"w": np.ones((3, 3))})``.
     """
@@ -47,7 +54,7 @@ def device_put(x, device: Device | None = None):
             if device is None or leaf.device is device:
                 return leaf
             return to_device(np.asarray(leaf), device)
-        return to_device(np.asarray(leaf), device)
+        return from_host(leaf, device, op="device_put")
     return tree_map(put, x)
 
 
