@@ -70,14 +70,19 @@ def sum(x, axis=None, keepdims: bool = False, dtype=None):
     ``dtype`` converts ``x`` first (``fnp.sum(h, dtype="float32")`` sums float16 into float32).
     Example: ``fnp.sum(fnp.ones((2, 3)), axis=1)`` -> ``[3., 3.]``.
     """
-    x = _arr(x, "sum")
+    return _accumulate(reduce_sum_p, "sum", x, axis, keepdims, dtype)
+
+
+def _accumulate(prim, op: str, x, axis, keepdims: bool, dtype):
+    """sum/prod: ``dtype`` converts x first (bool stays bool: it accumulates as int32) and the result."""
+    x = _arr(x, op)
     if dtype is not None:
-        dt = dtypes.canonicalize(dtype, "sum")
+        dt = dtypes.canonicalize(dtype, op)
         if dt != dtypes.bool_:
             x = astype(x, dt)
-    axes = _axes("sum", axis, x.shape)
-    y = reduce_sum_p.bind(x, axes=axes)
-    if dtype is not None and y.dtype != dtypes.canonicalize(dtype, "sum"):
+    axes = _axes(op, axis, x.shape)
+    y = prim.bind(x, axes=axes)
+    if dtype is not None and y.dtype != dtypes.canonicalize(dtype, op):
         y = astype(y, dtype)
     return _keep(y, x.shape, axes) if keepdims else y
 
@@ -182,16 +187,7 @@ def prod(x, axis=None, keepdims: bool = False, dtype=None):
     Shapes as :func:`sum`. Example: ``fnp.prod(fnp.asarray([[1., 2.], [3., 4.]]), axis=1)``
     -> ``[2., 12.]``.
     """
-    x = _arr(x, "prod")
-    if dtype is not None:
-        dt = dtypes.canonicalize(dtype, "prod")
-        if dt != dtypes.bool_:
-            x = astype(x, dt)
-    axes = _axes("prod", axis, x.shape)
-    y = reduce_prod_p.bind(x, axes=axes)
-    if dtype is not None and y.dtype != dtypes.canonicalize(dtype, "prod"):
-        y = astype(y, dtype)
-    return _keep(y, x.shape, axes) if keepdims else y
+    return _accumulate(reduce_prod_p, "prod", x, axis, keepdims, dtype)
 
 
 def argmin(x, axis=None, keepdims: bool = False):

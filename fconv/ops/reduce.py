@@ -91,12 +91,17 @@ def _reduced_shape(shape: tuple, axes: tuple) -> tuple:
     return tuple(s for d, s in enumerate(shape) if d not in axes)
 
 
-@reduce_sum_p.def_abstract_eval
-def _sum_abstract(x: ShapedArray, *, axes: tuple) -> ShapedArray:
-    _check_dtype("reduce_sum", x)
-    axes = check_axes("reduce_sum", axes, x.shape)
-    dt = dtypes.int32 if x.dtype == dtypes.bool_ else x.dtype
-    return ShapedArray(_reduced_shape(x.shape, axes), dt)
+def _accumulate_abstract(op: str):
+    """Shape rule of sum and prod: the reduced shape; bool accumulates as int32."""
+    def rule(x: ShapedArray, *, axes: tuple) -> ShapedArray:
+        _check_dtype(op, x)
+        axes = check_axes(op, axes, x.shape)
+        dt = dtypes.int32 if x.dtype == dtypes.bool_ else x.dtype
+        return ShapedArray(_reduced_shape(x.shape, axes), dt)
+    return rule
+
+
+reduce_sum_p.def_abstract_eval(_accumulate_abstract("reduce_sum"))
 
 
 def _minmax_abstract(op: str):
@@ -111,12 +116,7 @@ def _minmax_abstract(op: str):
     return rule
 
 
-@reduce_prod_p.def_abstract_eval
-def _prod_abstract(x: ShapedArray, *, axes: tuple) -> ShapedArray:
-    _check_dtype("reduce_prod", x)
-    axes = check_axes("reduce_prod", axes, x.shape)
-    dt = dtypes.int32 if x.dtype == dtypes.bool_ else x.dtype
-    return ShapedArray(_reduced_shape(x.shape, axes), dt)
+reduce_prod_p.def_abstract_eval(_accumulate_abstract("reduce_prod"))
 
 
 reduce_max_p.def_abstract_eval(_minmax_abstract("reduce_max"))
