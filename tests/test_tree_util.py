@@ -133,7 +133,7 @@ def test_tree_map_is_leaf():
     ({"w": [1, 2], "b": 3}, {"w": [1, 2, 3], "b": 3}, "['w']"),
     ({"w": [1, (2, 3)]}, {"w": [1, [2, 3]]}, "['w'][1]"),
     ({"p": {"q": 1}}, {"p": {"r": 1}}, "['p']"),
-    ([1, {"x": 1}], [1, {"x": (1, 2)}], "[1]['x']"),
+    ([1, {"x": (1, 2)}], [1, {"x": 1}], "[1]['x']"),  # a leaf of the first may stand for a subtree, not back
     ((1, 2), [1, 2], "root"),
 ])
 def test_tree_map_mismatch_names_path(a, b, where):
