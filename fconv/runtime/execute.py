@@ -22,8 +22,7 @@ def source_text(source) -> str:
 def get_kernel(context: cl.Context, launch: Launch) -> cl.Kernel:
     """The built kernel for a launch (programs cached per context, source and options)."""
     from . import programs
-    prog = programs.build(context, source_text(launch.source), tuple(launch.options))
-    return cl.Kernel(prog, launch.kernel)
+    return programs.kernel(context, source_text(launch.source), tuple(launch.options), launch.kernel)
 
 
 def run_plan(queue: cl.CommandQueue, plan: KernelPlan, buffers: dict, allocator=None) -> None:

@@ -8,13 +8,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import time
 import warnings
 
 import numpy as np
 import pyopencl as cl
 
-from .cache_dir import atomic_write, cache_dir
+from .cache_dir import usable_dir, write
 
 _FMA_SRC = """
 __kernel __attribute__((vec_type_hint(float16))) void fma_peak(__global float *out, float a, float b) {
@@ -87,26 +88,33 @@ def _measure(device) -> tuple[float, float]:
 def device_profile(device) -> DeviceProfile:
     """The (cached) profile of a :class:`~fconv.runtime.device.Device`."""
     key = hashlib.sha256(device.id.encode()).hexdigest()[:16]
-    path = cache_dir("profiles") / f"{key}.json"
+    folder = usable_dir("profiles")   # None: kept in memory only (by the Device)
+    path = folder / f"{key}.json" if folder is not None else None
     d = device.cl_device
     static = dict(name=device.name, kind=device.kind, compute_units=d.max_compute_units,
                   max_work_group_size=d.max_work_group_size, local_mem_bytes=d.local_mem_size,
                   global_mem_bytes=d.global_mem_size,
                   preferred_vector_width=d.preferred_vector_width_float,
                   has_fp64=device.has_fp64, has_fp16=device.has_fp16)
-    try:
-        data = json.loads(path.read_text())
-        return DeviceProfile(**{**static, "peak_gflops": float(data["peak_gflops"]),
-                                "bandwidth_gbs": float(data["bandwidth_gbs"])})
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
+    if path is not None:
+        try:
+            data = json.loads(path.read_text())
+            peak, bw = (_figure(data[k]) for k in ("peak_gflops", "bandwidth_gbs"))
+            return DeviceProfile(**{**static, "peak_gflops": peak, "bandwidth_gbs": bw})
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+            pass   # absent or damaged: measured again and rewritten
     t0 = time.perf_counter()
     # a simulator's speed means nothing (and measuring Oclgrind takes minutes): nominal figures
     peak, bw = (1.0, 1.0) if device.is_simulator else _measure(device)
     prof = DeviceProfile(**static, peak_gflops=round(peak, 1), bandwidth_gbs=round(bw, 1))
-    try:
-        atomic_write(path, json.dumps({**prof.as_dict(), "measured_in_s": time.perf_counter() - t0},
-                                      indent=1).encode())
-    except OSError:
-        pass
+    if path is not None:
+        write(path, json.dumps({**prof.as_dict(), "measured_in_s": time.perf_counter() - t0},
+                               indent=1).encode())
     return prof
+
+
+def _figure(v) -> float:
+    """A measured figure read back: a finite number >= 0 (else ValueError)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+        raise ValueError(f"not a measured figure: {v!r}")
+    return float(v)

@@ -1,22 +1,56 @@
 """Program builds, cached in memory and on disk.
 
 The key is the resolved source text, the build options, the device name and
-the platform/driver versions. On disk each entry is the device binary, written
-atomically; an entry that fails to load is rebuilt from source and rewritten,
-never fatal.
+the platform/driver versions. On disk each entry (``programs/<key>.bin``,
+written atomically) is a header, then the device binary: the header holds a
+magic, the format version, the key and the binary's length and SHA-256, all
+checked before the binary reaches the driver (a damaged binary can crash an
+OpenCL runtime, so an entry that fails the check is never tried). An entry that
+fails the check (flipped bits, truncated, another key's entry under this name,
+an entry of an older format without the header) or fails to load is rebuilt
+from source and rewritten, never fatal; so is a program from disk that lacks a
+kernel asked of it (:func:`kernel`). A programs folder that cannot be used
+keeps programs in memory only (``fconv.runtime.cache_dir.usable_dir``).
 """
 from __future__ import annotations
 
 import hashlib
+import struct
+import threading
 import warnings
 
 import pyopencl as cl
 
-from .cache_dir import atomic_write, cache_dir
+from .cache_dir import usable_dir, write
 from .. import config
 
 _MEM: dict = {}
+_FROM_DISK: set = set()   # memory keys of the programs that were loaded from disk
+_LOCK = threading.Lock()
 stats = {"built_from_source": 0, "loaded_from_disk": 0, "memory_hits": 0}
+
+# the header of a disk entry: magic, format version, key (32 bytes), length, sha256 of the binary
+MAGIC = b"FCONVPRG"
+FORMAT = 1
+_HEADER = struct.Struct("<8sI32sQ32s")
+
+
+def pack_entry(key: str, binary: bytes) -> bytes:
+    """The disk entry of ``binary`` under ``key`` (a hex sha256): header, then the binary."""
+    return _HEADER.pack(MAGIC, FORMAT, bytes.fromhex(key), len(binary),
+                        hashlib.sha256(binary).digest()) + binary
+
+
+def unpack_entry(key: str, data: bytes) -> bytes | None:
+    """The binary of disk entry ``data`` when its header is this format's, names ``key`` and
+    matches the binary (length and sha256); else None."""
+    if len(data) < _HEADER.size:
+        return None
+    magic, fmt, k, n, digest = _HEADER.unpack_from(data)
+    binary = data[_HEADER.size:]
+    if magic != MAGIC or fmt != FORMAT or k != bytes.fromhex(key) or n != len(binary) or n == 0:
+        return None
+    return binary if hashlib.sha256(binary).digest() == digest else None
 
 
 def _key(device: cl.Device, text: str, options: tuple) -> str:
@@ -37,23 +71,53 @@ def build(context: cl.Context, text: str, options: tuple) -> cl.Program:
 
     Raises RuntimeError with the build log when the source does not compile.
     """
+    return _build(context, text, options, from_source=False)
+
+
+def kernel(context: cl.Context, text: str, options: tuple, name: str) -> cl.Kernel:
+    """Kernel ``name`` of :func:`build`'s program. A program from the disk cache that lacks
+    it (an entry that passed its checks yet holds another program) is rebuilt from source
+    and rewritten; a program built from source that lacks it raises as OpenCL does."""
+    prog = _build(context, text, options, from_source=False)
+    try:
+        return cl.Kernel(prog, name)
+    except cl.LogicError:
+        with _LOCK:
+            from_disk = (context.int_ptr, text, options) in _FROM_DISK
+        if not from_disk:
+            raise
+    return cl.Kernel(_build(context, text, options, from_source=True), name)
+
+
+def _read_entry(path, key: str) -> bytes | None:
+    try:
+        data = path.read_bytes()
+    except OSError:   # absent, or not a readable file: rebuilt (and rewritten) below
+        return None
+    return unpack_entry(key, data)
+
+
+def _build(context: cl.Context, text: str, options: tuple, from_source: bool) -> cl.Program:
     mkey = (context.int_ptr, text, options)
-    prog = _MEM.get(mkey)
+    prog = None if from_source else _MEM.get(mkey)
     if prog is not None:
         stats["memory_hits"] += 1
         return prog
     device = context.devices[0]
     key = _key(device, text, options)
-    path = cache_dir("programs") / f"{key}.bin" if _disk_enabled() else None
-    if path is not None and path.is_file():
+    folder = usable_dir("programs") if _disk_enabled() else None
+    path = folder / f"{key}.bin" if folder is not None else None
+    binary = _read_entry(path, key) if path is not None and not from_source else None
+    if binary is not None:
         try:
-            binary = path.read_bytes()
             prog = cl.Program(context, [device], [binary])
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 prog.build(options=list(options))
             stats["loaded_from_disk"] += 1
-        except Exception:  # corrupt or stale entry: rebuild below
+            with _LOCK:
+                _FROM_DISK.add(mkey)
+        except Exception:  # an entry the driver refuses (stale, say): rebuilt below
             prog = None
     if prog is None:
         try:
@@ -64,10 +128,9 @@ def build(context: cl.Context, text: str, options: tuple) -> cl.Program:
             raise RuntimeError(f"fconv: OpenCL build failed on {device.name} with options "
                                f"{' '.join(options)}:\n{e}") from None
         stats["built_from_source"] += 1
+        with _LOCK:
+            _FROM_DISK.discard(mkey)
         if path is not None:
-            try:
-                atomic_write(path, prog.get_info(cl.program_info.BINARIES)[0])
-            except OSError:
-                pass
+            write(path, pack_entry(key, bytes(prog.get_info(cl.program_info.BINARIES)[0])))
     _MEM[mkey] = prog
     return prog
