@@ -6,12 +6,13 @@ trace it evaluates eagerly through the implementation registered by the
 layer that owns execution (``fconv.jit.eager``: the same compiled-kernel
 cache jit uses). Concrete array types are registered too
 (``register_array_type``), so core imports nothing outside itself. ``JaxprTrace`` records equations; it is
-what ``make_jaxpr``, ``vjp`` and ``jit`` trace with.
+what ``make_jaxpr``, ``vjp`` and ``jit`` trace with. The trace stack is per thread.
 """
 from __future__ import annotations
 
 import linecache
 import sys
+import threading
 from contextlib import contextmanager
 from types import FrameType
 
@@ -21,7 +22,15 @@ from .. import dtypes
 from .aval import ShapedArray
 from .jaxpr import Jaxpr, JaxprEqn, Literal, Var
 
-_stack: list = []  # live JaxprTraces, innermost last
+
+
+class _TraceState(threading.local):
+    """Per thread, as JAX's: a trace on one thread never captures another thread's primitives."""
+    def __init__(self) -> None:
+        self.stack: list = []  # live JaxprTraces, innermost last
+
+
+_state = _TraceState()
 _array_types: tuple = ()  # concrete array classes (fconv.runtime registers Array)
 
 
@@ -179,12 +188,13 @@ def _user_frame(prim_name: str) -> str:
 @contextmanager
 def new_trace():
     """Push a JaxprTrace for the duration of the block."""
-    t = JaxprTrace(len(_stack) + 1)
-    _stack.append(t)
+    stack = _state.stack
+    t = JaxprTrace(len(stack) + 1)
+    stack.append(t)
     try:
         yield t
     finally:
-        _stack.pop()
+        stack.pop()
 
 
 def _is_scalar(x) -> bool:
@@ -194,9 +204,10 @@ def _is_scalar(x) -> bool:
 def bind(prim, args, params):
     """Apply ``prim`` to ``args``: record it on the innermost trace involved, or run it eagerly."""
     norm: list = []
+    stack = _state.stack
     for a in args:
         if isinstance(a, Tracer):
-            if a._trace not in _stack:
+            if a._trace not in stack:
                 raise TypeError(f"{prim.name}: a traced value {a.aval.str_short()} escaped the "
                                 f"function it was traced in ({a._origin}); return it instead of "
                                 "storing it outside")
@@ -210,10 +221,10 @@ def bind(prim, args, params):
         else:
             raise TypeError(f"{prim.name}: expected an fconv array, got {type(a).__name__}"
                             + (" (convert with fnp.asarray first)" if isinstance(a, (list, tuple, np.ndarray)) else ""))
-    if _stack:
+    if stack:
         # "omnistaging", as JAX: while any function is being traced, every primitive is
         # recorded on the innermost trace, even one whose operands are all concrete
-        return _stack[-1].process_primitive(prim, norm, params)
+        return stack[-1].process_primitive(prim, norm, params)
     return prim.apply_eagerly(norm, params)
 
 

@@ -12,6 +12,7 @@ from ..core import primitive
 from ..core.jaxpr import Jaxpr, JaxprEqn, Literal, Var
 from ..runtime.array import Array
 from ..runtime.device import default_device
+from ..runtime.limits import check_array
 from .executable import Executable
 
 _CACHE: dict = {}
@@ -65,6 +66,8 @@ def _compile_one(prim, args, params, out_avals, device):
             invars.append(v)
             ins.append(v)
     outs = out_avals if prim.multiple_results else [out_avals]
+    for o in outs:   # before the compile is counted: nothing is built for an array that cannot be
+        check_array(prim.name, o.shape, o.dtype, device)
     binders = [Var(o) for o in outs]
     jaxpr = Jaxpr([], invars, [JaxprEqn(prim, ins, dict(params), binders)], binders)
     stats["compiles"] += 1

@@ -19,6 +19,7 @@ from ..core.jaxpr import Jaxpr, Literal
 from ..runtime.array import Array
 from ..runtime.execute import get_kernel
 from ..runtime.launch import Alias, Buf, Scalar
+from ..runtime.limits import check_array, check_bytes
 from ..runtime.transfer import to_device
 
 
@@ -91,6 +92,16 @@ class _Step:
         self.launch, self.eqn_index = launch, eqn_index
 
 
+def _check_sizes(jaxpr: Jaxpr, device) -> None:
+    """Every array of the program fits the device (``fconv.runtime.limits``): raised before
+    anything is built or run."""
+    for v in jaxpr.constvars + jaxpr.invars:
+        check_array("jit", v.aval.shape, v.aval.dtype, device)
+    for e in jaxpr.eqns:
+        for v in e.out_binders:
+            check_array(e.primitive.name, v.aval.shape, v.aval.dtype, device)
+
+
 class Executable:
     """A compiled jaxpr for one device.
 
@@ -117,6 +128,7 @@ class Executable:
                 names[v] = f"v{len(names)}"
             return names[v]
 
+        _check_sizes(jaxpr, device)
         self.in_names = [name_of(v) for v in jaxpr.constvars + jaxpr.invars]
         for n, v in zip(self.in_names, jaxpr.constvars + jaxpr.invars):
             self._new_slot(n, v.aval)
@@ -144,6 +156,7 @@ class Executable:
             for o, v in zip(outs, e.out_binders):
                 self._new_slot(o.name, v.aval)
             for tname, nbytes in plan.temps.items():
+                check_bytes(e.primitive.name, f"a temporary ({tname.split('.')[-1]})", int(nbytes), device)
                 self._temps[tname] = nbytes
                 self._new_slot(tname, None)
             for launch in plan.launches:
@@ -168,6 +181,8 @@ class Executable:
             else:
                 self.out_refs.append(SlotOutput(self._slot[self._resolve(name_of(v))], v.aval))
         self._n_inputs = len(self.in_names)
+        self._n_consts = len(jaxpr.constvars)
+        self._donated_set = frozenset(self.donated)
         self._static_literals = [val for _, val in self._literal_slots]
         self._plan_memo()
         self._plan_liveness()
@@ -240,6 +255,7 @@ class Executable:
                     self._take[first[slot]].append((slot, d))
                     taken.add(slot)
                     break
+        self._first_take = min((i for i in range(n) if self._take[i]), default=-1)
 
     def _resolve(self, name):
         while name in self._alias_of:
@@ -279,14 +295,39 @@ class Executable:
         """Run on device arrays ``args`` (consts then inputs); returns output Arrays.
 
         ``queue``/``events``: enqueue on another queue of the device's context (a profiling
-        one) and collect each launch's event (see ``Lowered.profile``).
+        one) and collect each launch's event (see ``Lowered.profile``). Safe to call from
+        several threads: the replay holds the device's ``launch_lock``.
         """
-        dev = self.device
-        bufs = [None] * len(self._slot_avals)
         for i, a in enumerate(args):
             if a.buffer is None:
                 raise RuntimeError(f"argument {i} of a jitted call was deleted: it was donated to an "
                                    "earlier call (donate_argnums); pass the new value instead")
+        if self.donated:
+            self._check_donation(args)
+        with self.device.launch_lock:
+            return self._replay(args, literal_values, queue, events)
+
+    def _check_donation(self, args: list) -> None:
+        """A buffer donated twice, or donated and also passed again, would be overwritten while
+        still read: refused, as JAX does."""
+        donated: dict[int, int] = {}
+        for d in self.donated:
+            prev = donated.setdefault(id(args[d].buffer), d)
+            if prev != d:
+                raise ValueError(f"jit: the same array is donated twice (arguments {prev - self._n_consts} "
+                                 f"and {d - self._n_consts} of the call's array leaves, "
+                                 f"{args[d].aval.str_short()}); donate distinct arrays")
+        for i, a in enumerate(args):
+            d = donated.get(id(a.buffer))
+            if d is not None and d != i and i not in self._donated_set:
+                raise ValueError(f"jit: an array passed as leaf {i - self._n_consts} is also donated as "
+                                 f"leaf {d - self._n_consts} ({a.aval.str_short()}); donating it would "
+                                 "overwrite it while it is read: pass a copy or do not donate it")
+
+    def _replay(self, args: list, literal_values, queue, events) -> list:
+        dev = self.device
+        bufs = [None] * len(self._slot_avals)
+        for i, a in enumerate(args):
             bufs[i] = a.buffer
         alloc = dev.pool.allocate
         sizes = self._sizes
@@ -300,23 +341,32 @@ class Executable:
         lits = self._static_literals if literal_values is None else literal_values
         queue = queue or dev.queue
         alloc_at, free_at, take = self._alloc_at, self._free_at, self._take
+        first_take = self._first_take
         for n, st in enumerate(self.steps):
             for i in alloc_at[n]:
                 bufs[i] = alloc(sizes[i])
             for i, d in take[n]:
                 bufs[i] = bufs[d]
+            if n == first_take:
+                # deleted before the launch that overwrites them: an interrupt from here on
+                # leaves them deleted, never alive with changed contents
+                for d in self.donated:
+                    args[d].buffer = None
+            ins = None
             if n in memo:
                 ins = [args[s] for s in memo[n][0]]
                 last = memo_last.get(n)
                 if last is not None and all(a is b for a, b in zip(ins, last)):
                     continue  # same input arrays (immutable) as last call: results still valid
-                memo_last[n] = ins
+                memo_last.pop(n, None)   # invalid until this launch is enqueued
             k = st.kernel
             for b in st.buffer_args:
                 k.set_arg(b.index, bufs[b.slot])
             for li in st.literal_args:
                 k.set_arg(li.index, np.asarray(lits[li.literal], dtype=li.dtype)[()])
             ev = cl.enqueue_nd_range_kernel(queue, k, st.gsize, st.lsize)
+            if ins is not None:
+                memo_last[n] = ins
             if events is not None:
                 events.append(ev)
             for i in free_at[n]:
@@ -330,4 +380,3 @@ class Executable:
         for d in self.donated:  # donated arrays are deleted, as in JAX
             args[d].buffer = None
         return outs
-

@@ -29,7 +29,9 @@ class Device:
 
     Attributes: ``name``, ``platform``, ``kind`` ("cpu"/"gpu"/"other"),
     ``cl_device``, ``context``, ``queue``, ``pool``; ``profile`` (measured
-    lazily, cached on disk); ``has_fp64``, ``has_fp16``.
+    lazily, cached on disk); ``has_fp64``, ``has_fp16``; ``launch_lock``, held
+    while a program's launches are set up and enqueued (kernel objects carry
+    their arguments, so two threads replaying one program must not interleave).
     """
 
     def __init__(self, cl_device: cl.Device):
@@ -48,6 +50,7 @@ class Device:
         self._profile = None
         self._id = None
         self._lock = threading.Lock()
+        self.launch_lock = threading.Lock()
 
     def _init(self):
         with self._lock:

@@ -8,6 +8,7 @@ from .. import config, dtypes
 from ..core.aval import ShapedArray
 from .array import Array
 from .device import Device, default_device
+from .limits import check_array
 
 
 def to_device(host: np.ndarray, device: Device | None = None, op: str = "device_put") -> Array:
@@ -17,6 +18,7 @@ def to_device(host: np.ndarray, device: Device | None = None, op: str = "device_
     dt = dtypes.canonicalize(host.dtype, op=op, arg="x")
     if dt == dtypes.float64 and host.dtype == np.float64 and not device.has_fp64:
         raise TypeError(f"{op}: float64 is not supported on {device.name} (no cl_khr_fp64)")
+    check_array(op, host.shape, dt, device)
     host = np.asarray(host, dtype=dt, order="C")  # (ascontiguousarray would make 0-d 1-d)
     buf = device.allocate(host.nbytes)
     if host.size:
