@@ -35,21 +35,33 @@ def _float(op, x):
     return x if dtypes.is_float(x.dtype) else fnp.astype(x, dtypes.float32)
 
 
+def _max_x(x, c: float):
+    """``max(x, c)`` whose derivative where ``x == c`` is 0 (``fnp.maximum`` splits a tie)."""
+    return ew.max_p.bind(x, np.asarray(c, x.dtype)[()], ties="y")
+
+
+def _min_x(x, c: float):
+    """``min(x, c)`` whose derivative where ``x == c`` is 0."""
+    return ew.min_p.bind(x, np.asarray(c, x.dtype)[()], ties="y")
+
+
 def relu(x):
-    """``max(x, 0)``, elementwise. Any shape.
+    """``max(x, 0)``, elementwise (NaN stays NaN). Any shape. Its derivative is 1 where
+    ``x > 0``, else 0 (at 0 too, as JAX and PyTorch).
 
     Example: ``nn.relu(fnp.asarray([-1., 2.]))`` -> ``[0., 2.]``.
     """
-    return fnp.maximum(_float("relu", x), 0.0)
+    return _max_x(_float("relu", x), 0.0)
 
 
 def relu6(x):
-    """``min(max(x, 0), 6)``, elementwise."""
-    return fnp.minimum(fnp.maximum(_float("relu6", x), 0.0), 6.0)
+    """``min(max(x, 0), 6)``, elementwise; derivative 1 where ``0 < x < 6``, else 0 (at 0 and
+    6 too, as JAX)."""
+    return _min_x(_max_x(_float("relu6", x), 0.0), 6.0)
 
 
 def leaky_relu(x, negative_slope: float = 0.01):
-    """``x`` where ``x >= 0`` else ``negative_slope * x``."""
+    """``x`` where ``x >= 0`` else ``negative_slope * x`` (derivative 1 at 0, as JAX)."""
     x = _float("leaky_relu", x)
     return fnp.where(x >= 0, x, x * float(negative_slope))
 

@@ -16,9 +16,9 @@ from . import array_methods as _array_methods
 from .base import (abs, absolute, add, arange, array, asarray, astype, bool_, clip, divide, equal, exp, expm1,
                    float16, float32, float64, floor, floor_divide, full, full_like, greater, greater_equal,
                    int32, isfinite, isinf, isnan, less, less_equal, log, log1p, logical_and, logical_not,
-                   logical_or, maximum, minimum, mod, multiply, ndarray, negative, not_equal, ones, ones_like,
-                   power, remainder, sign, sqrt, square, stop_gradient, subtract, tanh, true_divide, where,
-                   zeros, zeros_like)
+                   logical_or, logical_xor, maximum, minimum, mod, multiply, ndarray, negative, not_equal, ones,
+                   ones_like, power, remainder, sign, sqrt, square, stop_gradient, subtract, tanh, true_divide,
+                   where, zeros, zeros_like)
 from .indexing import array_split, repeat, split, take
 from .linalg import dot, einsum, matmul, tensordot
 from .reduce import all, amax, amin, any, argmax, argmin, logsumexp, max, mean, min, prod, std, sum, var

@@ -40,7 +40,7 @@ UFUNCS: dict = {
     np.maximum: base.maximum, np.minimum: base.minimum,
     np.less: base.less, np.less_equal: base.less_equal, np.greater: base.greater,
     np.greater_equal: base.greater_equal, np.equal: base.equal, np.not_equal: base.not_equal,
-    np.logical_and: base.logical_and, np.logical_or: base.logical_or,
+    np.logical_and: base.logical_and, np.logical_or: base.logical_or, np.logical_xor: base.logical_xor,
     np.logical_not: base.logical_not, np.isfinite: base.isfinite, np.isnan: base.isnan,
     np.isinf: base.isinf, np.matmul: linalg.matmul,
 }

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 
@@ -24,14 +25,26 @@ def _axis(op, a, ndim):
 def reshape(x, shape):
     """``x`` with a new shape of the same size (one ``-1`` is inferred). No copy.
 
+    ``shape``: an int or a sequence of ints (TypeError otherwise, e.g. for ``2.0``); at most one
+    ``-1`` and no other negative entry (ValueError naming both shapes), as NumPy.
     Example: ``fnp.reshape(fnp.zeros((2, 6)), (3, -1)).shape == (3, 4)``.
     """
     x = _arr(x, "reshape")
-    if isinstance(shape, (int, np.integer)):
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, (bool, np.bool_)):
         shape = (int(shape),)
-    shape = [int(s) for s in shape]
+    try:
+        if isinstance(shape, (str, bytes)) or any(isinstance(s, (bool, np.bool_)) for s in shape):
+            raise TypeError
+        shape = [operator.index(s) for s in shape]
+    except TypeError:
+        raise TypeError(f"reshape: shape must be an int or a sequence of ints, got {shape!r} "
+                        f"(reshaping an array of shape {tuple(x.shape)})") from None
     if shape.count(-1) > 1:
-        raise ValueError(f"reshape: more than one -1 in {tuple(shape)}")
+        raise ValueError(f"reshape: can only specify one unknown dimension (-1), got {tuple(shape)} "
+                         f"for an array of shape {tuple(x.shape)}")
+    if any(s < -1 for s in shape):
+        raise ValueError(f"reshape: negative dimension in {tuple(shape)} (only -1, once, is allowed) "
+                         f"for an array of shape {tuple(x.shape)}")
     if -1 in shape:
         known = math.prod(s for s in shape if s != -1)
         if known == 0 or x.size % known:
@@ -168,12 +181,20 @@ def flip(x, axis=None):
 
 def getitem(x, idx):
     """Indexing: ints, slices (any step), None and Ellipsis (basic: slices, no gather); integer
-    arrays and concrete boolean masks gather (:func:`fconv.numpy.indexing.advanced_getitem`)."""
+    arrays and concrete boolean masks gather (:func:`fconv.numpy.indexing.advanced_getitem`).
+    A boolean scalar is NumPy's 0-d mask: ``x[True]`` adds a leading axis of length 1,
+    ``x[False]`` one of length 0 (beside index arrays it is an IndexError)."""
     if not isinstance(idx, tuple):
         idx = (idx,)
+    has_bool = any(isinstance(i, (bool, np.bool_)) for i in idx)
     if any(isinstance(i, (list, np.ndarray)) or hasattr(i, "aval") for i in idx):
+        if has_bool:
+            raise IndexError(f"__getitem__: a boolean scalar index (True/False) beside index arrays is not "
+                             f"supported (index {idx!r:.80}, array of shape {tuple(x.shape)})")
         from .indexing import advanced_getitem
         return advanced_getitem(x, idx)
+    if has_bool:
+        return _bool_scalar_getitem(x, idx)
     n_ell = sum(i is Ellipsis for i in idx)
     if n_ell > 1:
         raise IndexError("an index can only have a single ellipsis")
@@ -224,3 +245,24 @@ def getitem(x, idx):
     if flips and y.size:
         y = rev_p.bind(y, axes=tuple(flips))
     return reshape(y, out_shape)
+
+
+def _bool_scalar_getitem(x, idx: tuple):
+    """``x[idx]`` where ``idx`` (no index arrays) holds True/False: NumPy treats them as 0-d
+    boolean masks, advanced indices that with the ints among ``idx`` make one new axis, of
+    length 1 (all True) or 0, where they stand when adjacent, else first."""
+    def is_bool(i):
+        return isinstance(i, (bool, np.bool_))
+    n = 1 if all(bool(i) for i in idx if is_bool(i)) else 0
+    adv = [p for p, i in enumerate(idx) if is_bool(i) or isinstance(i, (int, np.integer))]
+    rest = tuple(i for i in idx if not is_bool(i))
+    y = getitem(x, rest)
+    pos = 0
+    if adv == list(range(adv[0], adv[-1] + 1)):
+        n_real = sum(1 for i in rest if i is not None and i is not Ellipsis)
+        pos = sum(1 if (i is None or isinstance(i, slice)) else (x.ndim - n_real) if i is Ellipsis else 0
+                  for i in idx[:adv[0]])
+    y = reshape(y, tuple(y.shape[:pos]) + (1,) + tuple(y.shape[pos:]))
+    if n == 0:
+        y = getitem(y, (slice(None),) * pos + (slice(0, 0),))
+    return y

@@ -30,8 +30,9 @@ def _np_compute(dt) -> np.dtype:
             "int": np.dtype("int32")}[dtypes.c_compute(dt)]
 
 
-def lower_elementwise(ctx, name: str, exprs: list):
-    """Lower an elementwise equation whose outputs are ``exprs`` over a0, a1, ..."""
+def lower_elementwise(ctx, name: str, exprs: list, stmts: list | None = None):
+    """Lower an elementwise equation whose outputs are ``exprs`` over a0, a1, ... (``stmts``:
+    C statements run before, which ``exprs`` may use)."""
     out_shape = ctx.avals_out[0].shape
     ops, refs, views = [], [], {}
     for i, (aval, ref) in enumerate(zip(ctx.avals_in, ctx.ins)):
@@ -41,7 +42,7 @@ def lower_elementwise(ctx, name: str, exprs: list):
         if view is not None:
             views[i] = view
     outs = [Operand("flat", a.dtype) for a in ctx.avals_out]
-    return plan_elementwise(name, out_shape, ops, outs, exprs, refs, ctx.outs, in_views=views)
+    return plan_elementwise(name, out_shape, ops, outs, exprs, refs, ctx.outs, in_views=views, stmts=stmts)
 
 
 # ----------------------------------------------------------------- definitions
@@ -73,7 +74,7 @@ BINARY_C = {
     "sub": lambda dt: "a0 - a1",
     "mul": lambda dt: "a0 * a1",
     "div": lambda dt: "a0 / a1",
-    "pow": lambda dt: "pow(a0, a1)" if _is_f(dt) else "(int)pown((float)a0, a1)",
+    "pow": lambda dt: "pow(a0, a1)",  # floats only: integer powers are int_pow (exact)
     "max": lambda dt: "((isnan(a0) || a0 > a1) ? a0 : a1)" if _is_f(dt) else "max(a0, a1)",
     "min": lambda dt: "((isnan(a0) || a0 < a1) ? a0 : a1)" if _is_f(dt) else "min(a0, a1)",
     "and": lambda dt: "a0 & a1",
@@ -110,10 +111,16 @@ def _binary(name, compare=False):
     p = Primitive(name, literal_operands=True)
 
     @p.def_abstract_eval
-    def _abstract(x, y):
+    def _abstract(x, y, **params):
         dt = same_dtype(name, x, y)
         if name in ("and", "or") and dt not in (dtypes.bool_, dtypes.int32):
             raise TypeError(f"{name}: operands must be bool or int32, got {dt}")
+        if name == "pow" and not _is_f(dt):
+            raise TypeError(f"pow: operands must be floating point, got {dt}; integer powers are "
+                            "int_pow (fconv.numpy.power picks it)")
+        if params and (name not in ("max", "min") or set(params) != {"ties"}
+                       or params["ties"] not in ("split", "y")):
+            raise TypeError(f"{name}: unexpected parameters {params}")
         shape = broadcast_shapes(name, x.shape, y.shape)
         return ShapedArray(shape, dtypes.bool_ if compare else dt)
 
@@ -122,7 +129,7 @@ def _binary(name, compare=False):
     p.ew_expr = expr
 
     @p.def_lowering
-    def _lower(ctx):
+    def _lower(ctx, **params):
         dt = same_dtype(name, *ctx.avals_in)
         return lower_elementwise(ctx, f"{name}_{dtypes.short_name(dt)}", [expr(ctx.avals_in)])
     prims[name] = p
@@ -158,25 +165,53 @@ def _select_lower(ctx):
     return lower_elementwise(ctx, f"select_{dtypes.short_name(dt)}", ["a0 ? a1 : a2"])
 
 
-# integer_pow[y]: x ** y for a static integer y (JAX's integer_pow)
+# integer_pow[y]: x ** y for a static integer y (JAX's integer_pow). Floats: NumPy's result
+# (a y beyond what the dtype or pown's int holds is converted to the dtype first, as NumPy
+# does: f32 2 ** 2**40 is inf). int32: 0 <= y <= 31, exact, wrapping on overflow like NumPy
+# (uint arithmetic); larger integer exponents are int_pow's (fconv.numpy.power picks it).
 integer_pow_p = Primitive("integer_pow")
+INT_POW_STATIC_MAX = 31
 
 
 @integer_pow_p.def_abstract_eval
 def _ipow_abstract(x, *, y):
-    if y < 0 and not _is_f(x.dtype):
-        raise TypeError(f"integer_pow: negative power {y} of an integer array {x.dtype}{x.shape}")
+    if not _is_f(x.dtype):
+        if x.dtype != dtypes.int32:
+            raise TypeError(f"integer_pow: x must be floating point or int32, got {x.dtype}{x.shape}")
+        if y < 0:
+            raise ValueError(f"integer_pow: integers to negative integer powers are not allowed "
+                             f"(y={y}, x {x.dtype}{x.shape})")
+        if y > INT_POW_STATIC_MAX:
+            raise ValueError(f"integer_pow: y={y} > {INT_POW_STATIC_MAX} for int32 x{x.shape}; "
+                             "use int_pow (fconv.numpy.power does)")
     return ShapedArray(x.shape, x.dtype)
 
 
+def _c_float_literal(v: float, dt) -> str:
+    """A C literal of the compute type of ``dt`` for the float ``v`` (exact: hex)."""
+    if np.isinf(v):
+        return "INFINITY" if v > 0 else "(-INFINITY)"
+    lit = float(v).hex()
+    return f"({lit}f)" if dtypes.c_compute(dt) == "float" else f"({lit})"
+
+
 def _ipow_expr(avals, *, y):
+    dt = avals[0].dtype
     if y == 0:
         return "1"
+    if not _is_f(dt):
+        return "(int)(" + " * ".join(["(uint)a0"] * y) + ")"
     if 1 <= y <= 4:
         return " * ".join(["a0"] * y)
-    if _is_f(avals[0].dtype):
+    try:
+        yf = float(y)
+    except OverflowError:
+        yf = float("inf") if y > 0 else float("-inf")
+    with np.errstate(over="ignore"):
+        yc = float(np.asarray(yf, dtype=dt))  # NumPy converts the exponent to x's dtype
+    if yc == y and abs(y) <= 2 ** 31 - 1:
         return f"pown(a0, {y})"
-    return f"(int)pown((float)a0, {y})"
+    return f"pow(a0, {_c_float_literal(yc, dt)})"
 
 
 integer_pow_p.ew_expr = _ipow_expr
@@ -186,6 +221,36 @@ integer_pow_p.ew_expr = _ipow_expr
 def _ipow_lower(ctx, *, y):
     return lower_elementwise(ctx, f"ipow{y if y >= 0 else 'm' + str(-y)}_"
                              f"{dtypes.short_name(ctx.avals_in[0].dtype)}", [_ipow_expr(ctx.avals_in, y=y)])
+
+
+# int_pow(x, y): x ** y for int32 x and y, exact: exponentiation by squaring in uint (wrapping on
+# overflow, as NumPy's int32 power). NumPy raises ValueError for negative integer exponents; a
+# kernel cannot, so for y < 0 the result is the true power truncated toward zero: 1 for x == 1,
+# +-1 for x == -1, else 0 (x == 0 too). fconv.numpy.power raises when it can see the exponent (a
+# scalar or host data). The loop is a statement, so int_pow is not fused (no ew_expr).
+int_pow_p = Primitive("int_pow", literal_operands=True)
+
+_INT_POW_STMTS = [
+    "uint ipw_b = (uint)a0; int ipw_e = a1; uint ipw_r = 1u;",
+    "if (ipw_e < 0) { ipw_r = (a0 == 1) ? 1u : ((a0 == -1) ? ((ipw_e & 1) ? 0xffffffffu : 1u) : 0u); }",
+    "else { while (ipw_e != 0) { if (ipw_e & 1) ipw_r *= ipw_b; ipw_b *= ipw_b; ipw_e >>= 1; } }",
+]
+
+
+@int_pow_p.def_abstract_eval
+def _int_pow_abstract(x, y):
+    dt = same_dtype("int_pow", x, y)
+    if dt != dtypes.int32:
+        raise TypeError(f"int_pow: operands must be int32, got {dt}")
+    return ShapedArray(broadcast_shapes("int_pow", x.shape, y.shape), dt)
+
+
+@int_pow_p.def_lowering
+def _int_pow_lower(ctx):
+    return lower_elementwise(ctx, "int_pow_i32", ["(int)ipw_r"], stmts=_INT_POW_STMTS)
+
+
+int_pow_p.def_vjp(lambda ct, x, y, *, out: (None, None))
 
 
 # convert_element_type[new_dtype]
@@ -322,7 +387,11 @@ def _fn(p, host=None):
     def f(x, y):
         if not (_is_array(x) or _is_array(y)):  # two scalars: a constant, computed here
             return host(x, y)
-        return p.bind(*_operands(x, y))
+        try:
+            ops = _operands(x, y)
+        except OverflowError as e:  # a Python int beyond the array's dtype (NumPy 2 refuses too)
+            raise OverflowError(f"{p.name}: {e}") from None
+        return p.bind(*ops)
     f.__name__ = p.name
     f.__doc__ = f"``{p.name}(x, y)``: elementwise, broadcasting; one dtype (a scalar takes the array's)."
     return f
@@ -432,18 +501,24 @@ def _log_base(x):
     return log_p.bind(select(greater(x, 0), x, 1.0))
 
 
-def _minmax_vjp(pick_x):
-    # ties split evenly, as JAX does
-    def rx(ct, x, y, o):
-        return mul(ct, convert(select(pick_x(x, y), 1.0, select(equal(x, y), 0.5, 0.0)), ct.dtype))
+def _minmax_vjp(p, pick_x):
+    # ties split evenly, as JAX's maximum/minimum do; ties="y" gives a tie's cotangent to y
+    # (x gets 0): nn.relu's max(x, 0), whose derivative at 0 is 0 as in JAX and PyTorch
+    def vjp(ct, x, y, *, out, ties="split"):
+        tie_x, tie_y = (0.5, 0.5) if ties == "split" else (0.0, 1.0)
+        gx = gy = None
+        if _needs(x):
+            w = select(pick_x(x, y), 1.0, select(equal(x, y), tie_x, 0.0) if tie_x else 0.0)
+            gx = _unb(mul(ct, convert(w, ct.dtype)), x)
+        if _needs(y):
+            w = select(pick_x(x, y), 0.0, select(equal(x, y), tie_y, 1.0) if tie_y != 1.0 else 1.0)
+            gy = _unb(mul(ct, convert(w, ct.dtype)), y)
+        return gx, gy
+    p.def_vjp(vjp)
 
-    def ry(ct, x, y, o):
-        return mul(ct, convert(select(pick_x(x, y), 0.0, select(equal(x, y), 0.5, 1.0)), ct.dtype))
-    return rx, ry
 
-
-_binary_vjp(max_p, *_minmax_vjp(greater))
-_binary_vjp(min_p, *_minmax_vjp(less))
+_minmax_vjp(max_p, greater)
+_minmax_vjp(min_p, less)
 # x // y is piecewise constant; x % y = x - floor(x / y) * y
 _binary_vjp(floor_divide_p, lambda ct, x, y, o: zeros_like(ct), lambda ct, x, y, o: zeros_like(ct))
 _binary_vjp(mod_p, lambda ct, x, y, o: ct,

@@ -37,6 +37,8 @@ reshape_p = Primitive("reshape")
 
 @reshape_p.def_abstract_eval
 def _reshape_abstract(x, *, new_shape):
+    if any(not isinstance(s, (int, np.integer)) or isinstance(s, bool) or s < 0 for s in new_shape):
+        raise ValueError(f"reshape: new_shape {new_shape} must be non-negative ints (shape of x: {x.shape})")
     if math.prod(new_shape) != x.size:
         raise ValueError(f"reshape: cannot reshape {x.shape} ({x.size} elements) into {new_shape}")
     return ShapedArray(new_shape, x.dtype)

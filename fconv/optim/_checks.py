@@ -28,6 +28,10 @@ _RANGES = {
     "factor": (lambda v: v > 1, "> 1"),
     "growth_interval": (lambda v: v >= 1 and v == int(v), "an integer >= 1"),
 }
+# further bounds, checked after _RANGES' (so a negative momentum still reads ">= 0")
+_UPPER = {
+    "momentum": (lambda v: v <= 1, "<= 1 (a momentum above 1 makes the updates grow without bound)"),
+}
 _SCHEDULABLE = ("lr", "learning_rate")
 
 
@@ -47,9 +51,9 @@ def check_hparams(op: str, **values) -> None:
         f = float(v)
         if not math.isfinite(f):
             raise ValueError(f"{op}: {name} must be finite, got {v!r}")
-        ok, want = _RANGES.get(name, (None, None))
-        if ok is not None and not ok(f):
-            raise ValueError(f"{op}: {name} must be {want}, got {v!r}")
+        for ok, want in (_RANGES.get(name, (None, None)), _UPPER.get(name, (None, None))):
+            if ok is not None and not ok(f):
+                raise ValueError(f"{op}: {name} must be {want}, got {v!r}")
 
 
 def _shape(x) -> tuple:

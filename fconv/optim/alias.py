@@ -9,7 +9,7 @@ from .transforms import GradientTransformation, add_decayed_weights, chain, scal
 
 def _check(op, **vals):
     """Every hyperparameter's type and range (``_checks.check_hparams``: lr >= 0 or a schedule,
-    b1, b2 in [0, 1), eps, momentum, weight_decay >= 0, all finite real numbers), when the
+    b1, b2 in [0, 1), momentum in [0, 1], eps, weight_decay >= 0, all finite real numbers), when the
     optimizer is made: TypeError/ValueError naming ``op`` and the argument."""
     nesterov = vals.pop("nesterov", False)
     if not isinstance(nesterov, (bool, np.bool_)):
