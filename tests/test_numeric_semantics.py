@@ -238,3 +238,9 @@ def test_relu_second_derivative_and_float64():
     np.testing.assert_array_equal(H(g), [0, 0, 1])
     gg = fc.grad(lambda v: fnp.sum(fc.grad(lambda u: fnp.sum(nn.relu(u) ** 2))(v)))(x)
     np.testing.assert_array_equal(H(gg), [0, 0, 2])
+
+
+def test_device_put_of_int64_data_beyond_int32_overflows():
+    with pytest.raises(OverflowError, match="1099511627776"):
+        fc.device_put(np.array([1, 2**40]))
+    assert np.asarray(fc.device_put(np.array([1, -2], np.int64))).tolist() == [1, -2]

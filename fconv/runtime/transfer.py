@@ -19,6 +19,13 @@ def to_device(host: np.ndarray, device: Device | None = None, op: str = "device_
     if dt == dtypes.float64 and host.dtype == np.float64 and not device.has_fp64:
         raise TypeError(f"{op}: float64 is not supported on {device.name} (no cl_khr_fp64)")
     check_array(op, host.shape, dt, device)
+    if host.dtype.kind in "iu" and np.dtype(dt).kind in "iu" and host.size and host.dtype != dt:
+        info = np.iinfo(dt)
+        lo, hi = host.min(), host.max()
+        if lo < info.min or hi > info.max:
+            bad = lo if lo < info.min else hi
+            raise OverflowError(f"{op}: integer {int(bad)} (in {host.dtype} data of shape {host.shape}) "
+                                f"is out of bounds for {np.dtype(dt).name}")
     host = np.asarray(host, dtype=dt, order="C")  # (ascontiguousarray would make 0-d 1-d)
     buf = device.allocate(host.nbytes)
     if host.size:
