@@ -13,14 +13,16 @@ import numpy as np
 from . import config
 from .conv import planner
 from .conv.planner import CONV_STRATEGIES
-from .conv.spec import ConvSpec
+from .conv.spec import ConvSpec, int_pair, is_int, normalize_padding
 from .core.trace import Tracer
 from .ops.conv import conv2d_backward_data_p, conv2d_p
-from .ops.pool import avg_pool2d_p, max_pool2d_p, pool_spec
+from .ops.pad_modes import MODES, pad2d
+from .ops.pool import (avg_pool2d_p, max_pool2d_indices_p, max_pool2d_p, max_unpool2d_p,
+                       pool_spec)
 from .runtime.array import Array
 
-__all__ = ["conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "conv_plan", "CONV_STRATEGIES",
-           "stop_gradient"]
+__all__ = ["conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "max_unpool2d", "conv_plan",
+           "CONV_STRATEGIES", "stop_gradient"]
 
 
 def stop_gradient(x):
@@ -64,51 +66,200 @@ def _add_bias(op, y, b, channels):
     return y + fnp.reshape(b, (1, channels, 1, 1))
 
 
-def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, strategy="auto", precision=None):
+# keywords users of PyTorch (and JAX) pass that fconv spells otherwise, per operation
+_RENAMED = {"bias": "b (the third argument)", "input": "x (the first argument)",
+            "weight": "w (the second argument)", "lhs": "x", "rhs": "w",
+            "window_strides": "stride", "rhs_dilation": "dilation",
+            "feature_group_count": "groups", "kernel": "w"}
+_NOT_HERE = {
+    "conv2d": {"kernel_size": "the kernel size is w's shape (O, C // groups, KH, KW)",
+               "output_padding": "output_padding belongs to lax.conv_transpose2d",
+               "output_size": "output_size belongs to lax.conv_transpose2d",
+               "lhs_dilation": "an input dilation is lax.conv_transpose2d's stride"},
+    "conv_transpose2d": {"padding_mode": "PyTorch's transposed convolution pads with zeros only",
+                         "kernel_size": "the kernel size is w's shape (C, O // groups, KH, KW)"},
+    "max_pool2d": {"kernel_size": "fconv calls it window"},
+    "avg_pool2d": {"kernel_size": "fconv calls it window", "dilation": "average pooling has no dilation "
+                   "(PyTorch's neither); use lax.conv2d with a constant kernel and dilation"},
+    "max_unpool2d": {"kernel_size": "fconv calls it window"},
+}
+
+
+def _reject(op: str, kwargs: dict, accepted) -> None:
+    """TypeError for keywords ``op`` does not take, naming fconv's spelling where there is one."""
+    if not kwargs:
+        return
+    k = sorted(kwargs)[0]
+    if k in _NOT_HERE.get(op, {}):
+        hint = _NOT_HERE[op][k]
+    elif k in _RENAMED:
+        hint = f"fconv calls it {_RENAMED[k]}"
+    else:
+        hint = "it takes " + ", ".join(accepted)
+    raise TypeError(f"{op}: unexpected keyword argument {k!r}: {hint}")
+
+
+def _batched(op: str, x):
+    """(x as (N, C, H, W), whether it was unbatched (C, H, W), as PyTorch accepts)."""
+    if x.ndim == 3:
+        from . import numpy as fnp
+        return fnp.expand_dims(x, 0), True
+    return x, False
+
+
+def _unbatch(y, unbatched: bool):
+    from . import numpy as fnp
+    return fnp.squeeze(y, 0) if unbatched else y
+
+
+def _crop(op, x, pads):
+    """x (N, C, H, W) with the negative pads of ((pt, pb), (pl, pr)) cropped off; those pads 0."""
+    (pt, pb), (pl, pr) = pads
+    if min(pt, pb, pl, pr) >= 0:
+        return x, pads
+    from .ops.shape import slice_p
+    H, W = x.shape[2:]
+    if H - max(-pt, 0) - max(-pb, 0) < 1 or W - max(-pl, 0) - max(-pr, 0) < 1:
+        raise ValueError(f"{op}: padding {pads} crops away the whole input (x shape {tuple(x.shape)})")
+    start = (0, 0, max(-pt, 0), max(-pl, 0))
+    limit = (x.shape[0], x.shape[1], max(H - max(-pb, 0), start[2]), max(W - max(-pr, 0), start[3]))
+    x = slice_p.bind(x, start=start, limit=limit, step=(1, 1, 1, 1))
+    return x, ((max(pt, 0), max(pb, 0)), (max(pl, 0), max(pr, 0)))
+
+
+def _empty_conv(op, x, w, b, spec_of):
+    """The result of a convolution with a zero-size batch or channel count (JAX and PyTorch give
+    an empty batch, or zeros — the bias — for zero input channels)."""
+    from . import numpy as fnp
+    probe = spec_of(tuple(max(d, 1) for d in x.shape[:2]) + tuple(x.shape[2:]),
+                    tuple(max(d, 1) for d in w.shape[:2]) + tuple(w.shape[2:]))
+    y = fnp.zeros((x.shape[0], probe.O if op == "conv_transpose2d" else w.shape[0]) + probe.y_shape[2:]
+                  if op == "conv2d" else (x.shape[0], probe.C) + probe.x_shape[2:], dtype=x.dtype)
+    return y
+
+
+CONV2D_KEYWORDS = ("stride", "padding", "dilation", "groups", "padding_mode", "strategy", "precision")
+
+
+def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros",
+           strategy="auto", precision=None, **unsupported):
     """2-D convolution (cross-correlation, as PyTorch's ``conv2d``).
 
-    x: ``(N, C, H, W)``; w: ``(O, C // groups, KH, KW)``; b: ``(O,)`` or None
-    -> ``(N, O, OH, OW)``. ``stride``/``dilation``: int or pair; ``padding``:
-    int, pair, ``((top, bottom), (left, right))``, ``"SAME"`` or ``"VALID"``.
+    x: ``(N, C, H, W)`` or unbatched ``(C, H, W)``; w: ``(O, C // groups, KH, KW)``;
+    b: ``(O,)`` or None -> ``(N, O, OH, OW)`` (``(O, OH, OW)`` unbatched).
+    ``stride``/``dilation``: int or pair. ``padding``: int, pair, ``((top, bottom),
+    (left, right))`` (negative pads crop, as JAX's), ``"SAME"``/``"same"`` (JAX's
+    meaning: output ``ceil(H / stride)``, also for stride > 1, where PyTorch
+    refuses it; the odd pad at the bottom/right), ``"SAME_LOWER"`` (the odd pad
+    at the top/left) or ``"VALID"``. ``padding_mode``: ``"zeros"`` (default),
+    ``"reflect"``, ``"replicate"`` or ``"circular"`` (PyTorch's ``nn.Conv2d``
+    modes; one padding launch before the conv, its gradient one launch).
+    An empty batch or zero channels give an empty result or zeros (the bias).
     ``strategy``: ``"auto"`` or one of ``CONV_STRATEGIES``; it applies to this
     convolution — the backward-data and backward-weights convolutions of its
     gradient are planned on their own (``"auto"``), since a strategy may suit
     one direction and not another.
 
-    Example: ``lax.conv2d(x, w, b, stride=2, padding=1)``.
+    Example: ``lax.conv2d(x, w, b, stride=2, padding=1, padding_mode="reflect")``.
     """
+    _reject("conv2d", unsupported, CONV2D_KEYWORDS)
     _check_common("conv2d", x, w, b, strategy, precision)
-    s = ConvSpec.from_conv2d(x.shape, w.shape, stride=stride, padding=padding, dilation=dilation,
-                             groups=groups, op="conv2d")
+    if padding_mode != "zeros" and padding_mode not in MODES:
+        raise ValueError(f"conv2d: padding_mode={padding_mode!r} is not one of 'zeros', "
+                         + ", ".join(repr(m) for m in MODES))
+    x, unbatched = _batched("conv2d", x)
+    x_shape, w_shape = tuple(x.shape), tuple(w.shape)
+    if len(x_shape) != 4 or len(w_shape) != 4:
+        ConvSpec.from_conv2d(x_shape, w_shape, op="conv2d")   # raises: names the shapes
+    ctx = f"conv2d: x shape {x_shape}, w shape {w_shape}"
+    st, dl = int_pair(stride, "stride", ctx, 1), int_pair(dilation, "dilation", ctx, 1)
+    pads = normalize_padding(padding, "padding", ctx, x_shape[2:4], w_shape[2:4], st, dl, allow_negative=True)
+    x, pads = _crop("conv2d", x, pads)
+    if padding_mode != "zeros":
+        x = pad2d(x, pads, padding_mode)
+        pads = ((0, 0), (0, 0))
+
+    def spec_of(xs, ws):
+        return ConvSpec.from_conv2d(xs, ws, stride=st, padding=pads, dilation=dl, groups=groups, op="conv2d")
+    if min(tuple(x.shape) + w_shape) == 0:
+        if x.shape[1] != w_shape[1] * groups:
+            spec_of(tuple(x.shape), w_shape)   # raises the channel mismatch
+        y = _empty_conv("conv2d", x, w, b, spec_of)
+        return _unbatch(_add_bias("conv2d", y, b, w_shape[0]) if x.shape[0] and w_shape[0] else y, unbatched)
+    s = spec_of(tuple(x.shape), w_shape)
     if b is not None and tuple(b.shape) != (s.O,):
         raise ValueError(f"conv2d: bias must have shape ({s.O},), got {tuple(b.shape)} "
-                         f"(x{tuple(x.shape)}, w{tuple(w.shape)})")
+                         f"(x{x_shape}, w{w_shape})")
     extra = {} if precision is None else {"precision": precision}
     y = conv2d_p.bind(x, w, stride=s.stride, padding=s.padding, dilation=s.dilation, groups=s.groups,
                       strategy=strategy, **extra)
-    return _add_bias("conv2d", y, b, s.O)
+    return _unbatch(_add_bias("conv2d", y, b, s.O), unbatched)
 
 
-def conv_transpose2d(x, w, b=None, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1,
-                     strategy="auto", precision=None):
+def _output_padding_for(ctx, x_shape, w_shape, stride, padding, dilation, output_size):
+    """PyTorch's ``output_size`` of a transposed conv as the ``output_padding`` that gives it."""
+    if isinstance(output_size, (tuple, list)) and len(output_size) in (2, 3, 4) and all(is_int(v) for v in output_size):
+        size = tuple(int(v) for v in output_size[-2:])
+    else:
+        raise TypeError(f"{ctx}: output_size must be (H, W) (or a full shape ending in H, W), "
+                        f"got {output_size!r}")
+    st, dl = int_pair(stride, "stride", ctx, 1), int_pair(dilation, "dilation", ctx, 1)
+    pad = normalize_padding(padding, "padding", ctx, (1, 1), (1, 1), st, dl)
+    out = []
+    for a in range(2):
+        smallest = (x_shape[2 + a] - 1) * st[a] - sum(pad[a]) + dl[a] * (w_shape[2 + a] - 1) + 1
+        largest = smallest + max(st[a], dl[a]) - 1
+        if not smallest <= size[a] <= largest:
+            raise ValueError(f"{ctx}: output_size {tuple(output_size)} is not reachable: the "
+                             f"{'height' if a == 0 else 'width'} can be {smallest} to {largest}")
+        out.append(size[a] - smallest)
+    return tuple(out)
+
+
+CONV_TRANSPOSE2D_KEYWORDS = ("stride", "padding", "output_padding", "output_size", "dilation", "groups",
+                             "strategy", "precision")
+
+
+def conv_transpose2d(x, w, b=None, *, stride=1, padding=0, output_padding=0, output_size=None, dilation=1,
+                     groups=1, strategy="auto", precision=None, **unsupported):
     """Transposed convolution (PyTorch's ``conv_transpose2d``): the input gradient of a conv.
 
-    x: ``(N, C, H, W)``; w: ``(C, O // groups, KH, KW)``; b: ``(O,)`` -> ``(N, O, Hout, Wout)``
-    with ``Hout = (H - 1)*stride - pad_top - pad_bottom + dilation*(KH - 1) + output_padding + 1``.
+    x: ``(N, C, H, W)`` or unbatched ``(C, H, W)``; w: ``(C, O // groups, KH, KW)``;
+    b: ``(O,)`` -> ``(N, O, Hout, Wout)`` with
+    ``Hout = (H - 1)*stride - pad_top - pad_bottom + dilation*(KH - 1) + output_padding + 1``.
+    ``output_size`` ``(Hout, Wout)`` (PyTorch's) picks the output_padding that gives it.
 
     Example: ``lax.conv_transpose2d(x, w, stride=2, padding=1)`` doubles H and W for 4x4 kernels.
     """
+    _reject("conv_transpose2d", unsupported, CONV_TRANSPOSE2D_KEYWORDS)
     _check_common("conv_transpose2d", x, w, b, strategy, precision)
-    s = ConvSpec.from_conv_transpose2d(x.shape, w.shape, stride=stride, padding=padding,
-                                       output_padding=output_padding, dilation=dilation,
-                                       groups=groups, op="conv_transpose2d")
+    x, unbatched = _batched("conv_transpose2d", x)
+    ctx = f"conv_transpose2d: x shape {tuple(x.shape)}, w shape {tuple(w.shape)}"
+    if output_size is not None:
+        if output_padding not in (0, (0, 0), [0, 0]):
+            raise ValueError(f"{ctx}: give output_size or output_padding, not both")
+        if x.ndim == 4 and w.ndim == 4:
+            output_padding = _output_padding_for(ctx, tuple(x.shape), tuple(w.shape), stride, padding,
+                                                 dilation, output_size)
+
+    def spec_of(xs, ws):
+        return ConvSpec.from_conv_transpose2d(xs, ws, stride=stride, padding=padding,
+                                              output_padding=output_padding, dilation=dilation,
+                                              groups=groups, op="conv_transpose2d")
+    if x.ndim == 4 and w.ndim == 4 and min(tuple(x.shape) + tuple(w.shape)) == 0:
+        if x.shape[1] != w.shape[0]:
+            spec_of(tuple(x.shape), tuple(w.shape))   # raises the channel mismatch
+        y = _empty_conv("conv_transpose2d", x, w, b, spec_of)
+        cout = w.shape[1] * groups
+        return _unbatch(_add_bias("conv_transpose2d", y, b, cout) if x.shape[0] and cout else y, unbatched)
+    s = spec_of(tuple(x.shape), tuple(w.shape))
     if b is not None and tuple(b.shape) != (s.C,):
         raise ValueError(f"conv_transpose2d: bias must have shape ({s.C},), got {tuple(b.shape)} "
                          f"(x{tuple(x.shape)}, w{tuple(w.shape)})")
     extra = {} if precision is None else {"precision": precision}
     y = conv2d_backward_data_p.bind(x, w, stride=s.stride, padding=s.padding, dilation=s.dilation,
                                     groups=s.groups, input_hw=(s.H, s.W), strategy=strategy, **extra)
-    return _add_bias("conv_transpose2d", y, b, s.C)
+    return _unbatch(_add_bias("conv_transpose2d", y, b, s.C), unbatched)
 
 
 class ConvPlan:
@@ -146,19 +297,80 @@ def conv_plan(x_shape, w_shape, dtype="float32", *, direction="forward", device=
 
 # ------------------------------------------------------------------ pooling (NCHW, PyTorch semantics)
 
-def max_pool2d(x, window, stride=None, padding=0):
-    """Max pooling. x: ``(N, C, H, W)`` -> ``(N, C, OH, OW)``; stride defaults to the window;
-    padding (at most half the window) pads with -inf.
+def _pool_input(op, x, window, unsupported, accepted):
+    _reject(op, unsupported, accepted)
+    if window is None:
+        raise TypeError(f"{op}: missing the window (PyTorch's kernel_size): an int or a pair (kh, kw)")
+    x = _array_arg(op, "x", x)
+    return _batched(op, x)
+
+
+def max_pool2d(x, window=None, stride=None, padding=0, *, dilation=1, ceil_mode=False, return_indices=False,
+               **unsupported):
+    """Max pooling (PyTorch's ``max_pool2d``). x: ``(N, C, H, W)`` or unbatched ``(C, H, W)``
+    -> ``(N, C, OH, OW)`` with ``OH = (H + pt + pb - dilation*(KH-1) - 1) // stride + 1``
+    (rounded up with ``ceil_mode``, PyTorch's rule). ``stride`` defaults to the window;
+    ``padding`` (int, pair, pair of pairs, "SAME", "SAME_LOWER", "VALID") pads with -inf.
+    ``return_indices=True`` also returns, as int32, each maximum's ``ih * W + iw`` in its
+    plane (for :func:`max_unpool2d`). The gradient goes to each window's first maximum.
 
     Example: ``lax.max_pool2d(x, 2).shape == (N, C, H // 2, W // 2)``.
     """
-    x = _array_arg("max_pool2d", "x", x)
-    s = pool_spec("max_pool2d", x.shape, window, stride, padding)
-    return max_pool2d_p.bind(x, window=s.window, stride=s.stride, padding=s.padding)
+    x, unbatched = _pool_input("max_pool2d", x, window, unsupported,
+                               ("stride", "padding", "dilation", "ceil_mode", "return_indices"))
+    s = pool_spec("max_pool2d", x.shape, window, stride, padding, dilation=dilation, ceil_mode=ceil_mode)
+    y = _unbatch(max_pool2d_p.bind(x, **s.params()), unbatched)
+    if not return_indices:
+        return y
+    return y, _unbatch(max_pool2d_indices_p.bind(x, **s.params()), unbatched)
 
 
-def avg_pool2d(x, window, stride=None, padding=0):
-    """Average pooling (padded zeros count, as PyTorch's default). Shapes as :func:`max_pool2d`."""
-    x = _array_arg("avg_pool2d", "x", x)
-    s = pool_spec("avg_pool2d", x.shape, window, stride, padding)
-    return avg_pool2d_p.bind(x, window=s.window, stride=s.stride, padding=s.padding)
+def avg_pool2d(x, window=None, stride=None, padding=0, *, ceil_mode=False, count_include_pad=True,
+               divisor_override=None, **unsupported):
+    """Average pooling (PyTorch's ``avg_pool2d``); shapes as :func:`max_pool2d`. Each window's sum
+    is divided by ``divisor_override`` when given, else by the window's cells within the padded
+    input (``count_include_pad=True``, the default: padded zeros count) or within the input.
+
+    Example: ``lax.avg_pool2d(x, 3, 2, 1, count_include_pad=False)``.
+    """
+    x, unbatched = _pool_input("avg_pool2d", x, window, unsupported,
+                               ("stride", "padding", "ceil_mode", "count_include_pad", "divisor_override"))
+    s = pool_spec("avg_pool2d", x.shape, window, stride, padding, ceil_mode=ceil_mode,
+                  count_include_pad=count_include_pad, divisor_override=divisor_override)
+    return _unbatch(avg_pool2d_p.bind(x, **s.params()), unbatched)
+
+
+def max_unpool2d(x, indices, window=None, stride=None, padding=0, *, output_size=None, **unsupported):
+    """The inverse of :func:`max_pool2d` (PyTorch's ``max_unpool2d``): zeros of the unpooled shape
+    with each ``x`` value at its index. x, indices: ``(N, C, h, w)`` (indices int32, from
+    ``max_pool2d(..., return_indices=True)``) -> ``(N, C, H, W)``, ``H = (h - 1)*stride - pt - pb
+    + KH`` unless ``output_size`` ``(H, W)`` says otherwise (within one stride of it). Indices
+    outside the plane are dropped. The gradient flows to ``x`` (gathered at the indices).
+
+    Example: ``y, i = lax.max_pool2d(x, 2, return_indices=True); lax.max_unpool2d(y, i, 2)``.
+    """
+    x, unbatched = _pool_input("max_unpool2d", x, window, unsupported, ("stride", "padding", "output_size"))
+    indices = _array_arg("max_unpool2d", "indices", indices)
+    if unbatched:
+        indices = _batched("max_unpool2d", indices)[0]
+    ctx = f"max_unpool2d: x shape {tuple(x.shape)}"
+    if x.ndim != 4:
+        raise ValueError(f"{ctx}: x must be (N, C, H, W) or (C, H, W)")
+    win = int_pair(window, "window", ctx, 1)
+    st = win if stride is None else int_pair(stride, "stride", ctx, 1)
+    pad = normalize_padding(padding, "padding", ctx, (1, 1), (1, 1), st)
+    default = tuple((x.shape[2 + a] - 1) * st[a] - sum(pad[a]) + win[a] for a in range(2))
+    if output_size is None:
+        out_hw = default
+    else:
+        if not (isinstance(output_size, (tuple, list)) and len(output_size) in (2, 3, 4)
+                and all(is_int(v) for v in output_size)):
+            raise TypeError(f"{ctx}: output_size must be (H, W) (or a shape ending in H, W), got {output_size!r}")
+        out_hw = tuple(int(v) for v in output_size[-2:])
+        for a in range(2):
+            if not default[a] - st[a] < out_hw[a] < default[a] + st[a]:
+                raise ValueError(f"{ctx}: output_size {tuple(output_size)} must be within one stride "
+                                 f"of {default} (got {out_hw})")
+    if min(out_hw) < 1:
+        raise ValueError(f"{ctx}: the unpooled size {out_hw} is empty")
+    return _unbatch(max_unpool2d_p.bind(x, indices, out_hw=out_hw), unbatched)

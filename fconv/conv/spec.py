@@ -86,27 +86,33 @@ def int_pair(value, name: str, ctx: str, minimum: int) -> tuple[int, int]:
 def normalize_padding(padding, name: str, ctx: str, sizes: tuple[int, int],
                       window: tuple[int, int], stride: tuple[int, int],
                       dilation: tuple[int, int] = (1, 1),
-                      allow_crop: bool = False) -> tuple[tuple[int, int], tuple[int, int]]:
+                      allow_crop: bool = False,
+                      allow_negative: bool = False) -> tuple[tuple[int, int], tuple[int, int]]:
     """Padding in any accepted form -> ``((top, bottom), (left, right))``.
 
     Forms: int; pair ``(ph, pw)`` (symmetric per axis); pair of pairs
     ``((top, bottom), (left, right))``; ``"SAME"`` (JAX/TF: output size
     ``ceil(size / stride)``, total pad ``max((ceil(H/s)-1)*s + (K-1)*d + 1 - H, 0)``,
-    the odd element at the bottom/right); ``"VALID"`` (no padding).
+    the odd element at the bottom/right); ``"SAME_LOWER"`` (the same total, the odd
+    element at the top/left, as JAX); ``"VALID"`` (no padding). Strings are
+    case-insensitive, so PyTorch's ``"same"``/``"valid"`` mean the same (with a
+    stride > 1, where PyTorch refuses ``"same"``, this is JAX's ``"SAME"``).
     Raises TypeError for a malformed value, ValueError for a negative pad
-    (with ``allow_crop`` a negative bottom/right pad is accepted: it crops).
+    (with ``allow_crop`` a negative bottom/right pad is accepted: it crops; with
+    ``allow_negative`` any pad may be negative, JAX's cropping).
     """
     if isinstance(padding, str):
         mode = padding.upper()
         if mode == "VALID":
             return ((0, 0), (0, 0))
-        if mode == "SAME":
+        if mode in ("SAME", "SAME_LOWER"):
             out = []
             for size, k, s, d in zip(sizes, window, stride, dilation):
                 total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
-                out.append((total // 2, total - total // 2))
+                small, big = total // 2, total - total // 2
+                out.append((small, big) if mode == "SAME" else (big, small))
             return (out[0], out[1])
-        raise ValueError(f"{ctx}: {name} string must be 'SAME' or 'VALID', got {padding!r}")
+        raise ValueError(f"{ctx}: {name} string must be 'SAME', 'SAME_LOWER' or 'VALID', got {padding!r}")
     if is_int(padding):
         p = int(padding)
         pads = ((p, p), (p, p))
@@ -120,10 +126,13 @@ def normalize_padding(padding, name: str, ctx: str, sizes: tuple[int, int],
         else:
             raise TypeError(f"{ctx}: {name} must be an int, a pair, a pair of pairs, "
                             f"'SAME' or 'VALID', got {padding!r}")
+    elif isinstance(padding, (tuple, list)) and len(padding) == 1 and is_int(padding[0]):
+        raise TypeError(f"{ctx}: {name}={padding!r} has one element; a 2-D op takes {name}="
+                        f"{int(padding[0])} (the same on both axes) or a pair (ph, pw)")
     else:
         raise TypeError(f"{ctx}: {name} must be an int, a pair, a pair of pairs, "
-                        f"'SAME' or 'VALID', got {padding!r}")
-    if min((pads[0][0], pads[1][0]) if allow_crop else pads[0] + pads[1]) < 0:
+                        f"'SAME', 'SAME_LOWER' or 'VALID', got {padding!r}")
+    if not allow_negative and min((pads[0][0], pads[1][0]) if allow_crop else pads[0] + pads[1]) < 0:
         raise ValueError(f"{ctx}: {name} must be non-negative, got {padding!r}")
     return pads
 

@@ -87,7 +87,7 @@ def init_conv2d(key, in_channels, out_channels, kernel_size, *, groups=1, bias=T
     return _init_wb(key, (cout, cin // g, kh, kw), cout, bias, dtype)
 
 
-def conv2d(params, x, *, stride=1, padding=0, dilation=1, groups=1, strategy="auto"):
+def conv2d(params, x, *, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros", strategy="auto"):
     """``lax.conv2d(x, params["w"], params.get("b"), ...)``: x ``(N, C, H, W)`` -> ``(N, O, OH, OW)``.
 
     ``stride``/``dilation`` int or pair; ``padding`` int, pair, ``((t, b), (l, r))``, ``"SAME"``
@@ -97,7 +97,7 @@ def conv2d(params, x, *, stride=1, padding=0, dilation=1, groups=1, strategy="au
     """
     p = _params("conv2d", params)
     return lax.conv2d(x, p["w"], p.get("b"), stride=stride, padding=padding, dilation=dilation,
-                      groups=groups, strategy=strategy)
+                      groups=groups, padding_mode=padding_mode, strategy=strategy)
 
 
 def init_conv_transpose2d(key, in_channels, out_channels, kernel_size, *, groups=1, bias=True,
@@ -118,7 +118,7 @@ def init_conv_transpose2d(key, in_channels, out_channels, kernel_size, *, groups
 
 
 def conv_transpose2d(params, x, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1,
-                     strategy="auto"):
+                     strategy="auto", output_size=None):
     """``lax.conv_transpose2d(x, params["w"], params.get("b"), ...)``: x ``(N, C, H, W)`` ->
     ``(N, O, Hout, Wout)``, ``Hout = (H - 1) * stride - 2 * padding + dilation * (KH - 1)
     + output_padding + 1`` (PyTorch's meaning).
@@ -128,7 +128,7 @@ def conv_transpose2d(params, x, *, stride=1, padding=0, output_padding=0, dilati
     p = _params("conv_transpose2d", params)
     return lax.conv_transpose2d(x, p["w"], p.get("b"), stride=stride, padding=padding,
                                 output_padding=output_padding, dilation=dilation, groups=groups,
-                                strategy=strategy)
+                                strategy=strategy, output_size=output_size)
 
 
 # ------------------------------------------------------------------ linear
@@ -284,15 +284,18 @@ def dropout(key, x, rate, training):
     return fnp.where(keep, x, 0.0) * (1.0 / (1.0 - rate))
 
 
-def max_pool2d(x, window, stride=None, padding=0):
-    """Max pooling, x ``(N, C, H, W)`` -> ``(N, C, OH, OW)`` (stride defaults to the window).
+def max_pool2d(x, window=None, stride=None, padding=0, **options):
+    """Max pooling, x ``(N, C, H, W)`` -> ``(N, C, OH, OW)`` (stride defaults to the window);
+    ``options``: :func:`fconv.lax.max_pool2d`'s (``dilation``, ``ceil_mode``, ``return_indices``).
     Example: ``nn.max_pool2d(x, 2)`` halves H and W."""
-    return lax.max_pool2d(x, window, stride, padding)
+    return lax.max_pool2d(x, window, stride, padding, **options)
 
 
-def avg_pool2d(x, window, stride=None, padding=0):
-    """Average pooling, x ``(N, C, H, W)`` -> ``(N, C, OH, OW)`` (padded zeros count)."""
-    return lax.avg_pool2d(x, window, stride, padding)
+def avg_pool2d(x, window=None, stride=None, padding=0, **options):
+    """Average pooling, x ``(N, C, H, W)`` -> ``(N, C, OH, OW)`` (padded zeros count unless
+    ``count_include_pad=False``); ``options``: :func:`fconv.lax.avg_pool2d`'s (``ceil_mode``,
+    ``count_include_pad``, ``divisor_override``)."""
+    return lax.avg_pool2d(x, window, stride, padding, **options)
 
 
 def global_avg_pool2d(x, keepdims: bool = False):
