@@ -80,7 +80,8 @@ def test_max_unpool2d_inverts_max_pool2d_with_its_gradient(cpu_device):
         hw = output_size or (6, 8)
         np.testing.assert_array_equal(np.asarray(u), ref.max_unpool2d_torch(np.asarray(y), np.asarray(idx), hw))
         dy = rng.standard_normal(u.shape)
-        g = fc.grad(lambda v, o=output_size, c=_dev(dy): fnp.sum(lax.max_unpool2d(v, idx, 2, output_size=o) * c))(y)
+        ct = _dev(dy)
+        g = fc.grad(lambda v, o=output_size, c=ct: fnp.sum(lax.max_unpool2d(v, idx, 2, output_size=o) * c))(y)
         np.testing.assert_allclose(np.asarray(g), ref.max_unpool2d_torch_grad(dy, np.asarray(idx)), rtol=1e-6)
     with pytest.raises(ValueError, match="output_size"):
         lax.max_unpool2d(y, idx, 2, output_size=(12, 12))
