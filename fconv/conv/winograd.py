@@ -41,13 +41,48 @@ plan (~0.5 ms for 256x256 filters on the CPU) declaring U its ``pure_outputs``:
 a compiled program reruns it only when the weight array is a new one, so the
 filters are transformed once per weight value, not per call.
 
-Precision: :data:`VARIANTS` declares each variant's error bound, max |err| /
-max |y| against a float64 reference, measured over random N(0,1) data with
-C up to 512 (``python -m fconv.conv.winograd_errors`` re-measures it). F(4x4) uses
+Precision: :data:`VARIANTS` declares each variant's error bound, max |err| over
+max_i sum |w| |x| (the terms of output i) against a float64 reference, set from
+random N(0,1) data with C up to 512, where it bounds max |err| / max |y| too, plus
+an absolute underflow term for subnormal weights or inputs
+(:func:`error_allowance`; ``python -m fconv.conv.winograd_errors`` re-measures both). F(4x4) uses
 the points 0, 1, -1, 2, -1/2 (4x less error than the usual 0, +-1, +-2) and
 is still ~4e-6 in float32 against F(2x2)'s ~1e-6 (im2col: ~1e-6..3e-6): a
 caller that needs float32-exact results gets F(2x2), the default here; the
 planner maps the caller's precision to a variant.
+
+Non-finite values (:data:`NONFINITE_FIXUP`): the transforms mix a tile's values,
+so one inf became NaN over its whole tile (inf - inf) and values near the float
+maximum overflowed. Instead the outputs that depend on a non-finite or huge operand
+are recomputed by direct convolution, exactly as the ``naive`` strategy computes them
+(its loops, one fma per term): the same inf and NaN positions and signs.
+
+* A filter (wino_weights) or input / dy tile (wino_input, wino_dy and their row
+  kernels) holding a value of magnitude above B = :func:`big_threshold` (float32,
+  float64) has its transform stored as NaN. Below B nothing can overflow: every
+  value of the transforms, the GEMM and direct convolution's partial sums is at
+  most BIG_HEADROOM * terms * B^2 <= the dtype's max, so Winograd and direct both
+  give finite results (B ~ 2^47 for 512 channels in float32). Half storage needs
+  no B: its workspaces are float and 65504 cannot overflow them.
+* A non-finite value (or the NaN poison) spreads through every later step
+  (x * inf, x + inf, 0 * inf are all non-finite; every operand has a non-zero
+  coefficient in its transform), so each output whose exact expression involves
+  it comes out non-finite; an output that involves none was computed from finite
+  values only and is right to the usual bound.
+* wino_output(_rows) recomputes each output that is non-finite (half storage: of
+  magnitude >= 32752, half the half maximum, so that what overflows half is what
+  direct convolution's rounding overflows) by direct convolution before the
+  epilogue; wino_dw does so for the last chunk's accumulated weight gradient
+  (over the whole batch). The checks are one compare per output and one
+  max |value| per loaded input; the recomputation costs only where it happens
+  (an inf weight recomputes its whole output channel).
+
+Cost on the Intel CPU device (BENCHMARKS.md, "Winograd non-finite fix-up"; jitted
+convs with and without the checks, interleaved medians, 2026-12-03): on ResNet-like
+shapes (N8, C64 56x56 .. C512 7x7, F(4x4), float32 and float16) the medians' ratios
+were 0.91..1.23 (run-to-run noise of a shared 2-core machine, centred on 1.00); the
+transform kernels alone measured ~1.0..1.04x (input) and ~1.03x (output), i.e. ~1%
+of a conv. Half storage's backward at 14x14 C256 measured 1.23x / 1.41x: unresolved.
 
 Example::
 
@@ -58,6 +93,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -85,13 +121,19 @@ class Variant:
     """One Winograd algorithm F(m x m, 3 x 3).
 
     m: output tile side; alpha = m + 2 input tile side; T = alpha^2 points.
-    rel_error: declared bound on max |err| / max |exact| per dtype for any
-    direction, measured over N(0,1) data with up to 512 input channels
-    (tests hold the kernels to it).
+    rel_error: per dtype, the declared bound on max |err| / max_i S_i, S_i = sum of
+    |w| |x| over output i's products, for any direction and any finite data whose
+    products stay in the normal range; also (S_i >= |y_i|) a bound on max |err| /
+    max |exact| over N(0,1) data with up to 512 input channels, the number the
+    planner compares with the caller's precision.
+    underflow: where products or transforms fall below the dtype's normal range
+    (subnormal weights or inputs) rounding errors are absolute: the bound gains
+    underflow * terms * tiny * max(1, max |operand|) (see :func:`error_allowance`).
     """
     name: str
     m: int
     rel_error: Mapping[str, float]
+    underflow: float = 0.0
 
     @property
     def alpha(self) -> int:
@@ -107,10 +149,21 @@ class Variant:
 #   f4x4: float64 1.1e-14, float32 4.4e-6, float16 4.1e-4
 # (For comparison, im2col's float32 error at C = 512 is ~1e-6 to 3e-6: F(2x2)
 # sums 4.5x fewer products per output and is no less exact than the GEMM path.)
+# Measured against max_i S_i (sum |w| |x|) the same errors are 2x..50x smaller (S_i >= |y_i|),
+# so these bounds hold there with a wider margin. Underflow (subnormal weights or inputs,
+# winograd_errors.measure_underflow(), float32, C = 8..256, weights or inputs scaled by
+# 1e-36..1e-45): max (|err| - bound * max S) / (terms * 2^-149 * max(1, max |operand|)) was
+# 0.13 (f2x2) and 4.2 (f4x4; its filter transform's 1/3, 1/15, ... lose a subnormal's few
+# bits); half storage measured none (its operands cannot underflow the float workspaces).
+# Before this term, subnormal weights gave f4x4 errors of 1.3e-4 * max |y| (declared 2.5e-5).
 VARIANTS: dict[str, Variant] = {
-    "f2x2": Variant("f2x2", 2, {"float64": 2e-14, "float32": 5e-6, "float16": 2e-3}),
-    "f4x4": Variant("f4x4", 4, {"float64": 6e-14, "float32": 2.5e-5, "float16": 2e-3}),
+    "f2x2": Variant("f2x2", 2, {"float64": 2e-14, "float32": 5e-6, "float16": 2e-3}, underflow=1.0),
+    "f4x4": Variant("f4x4", 4, {"float64": 6e-14, "float32": 2.5e-5, "float16": 2e-3}, underflow=20.0),
 }
+# The smallest positive subnormal of each dtype's arithmetic (half storage computes in float).
+TINY = {"float64": 2.0 ** -1074, "float32": 2.0 ** -149, "float16": 2.0 ** -149}
+# Half storage rounds each result to half: absolute 2^-25 where it is subnormal there.
+HALF_OUTPUT_FLOOR = 2.0 ** -25
 # The variant plan_winograd uses when none is named. F(4x4) trades ~4x more
 # rounding error for up to 2.25x fewer multiplies than F(2x2) (1.36x on 14x14
 # images, whose 4x4 tiles overhang); the planner (which knows the caller's
@@ -133,6 +186,14 @@ PAD_STRIDES = False
 # Work-group size along the tile dimension of the transform kernels (0: runtime's choice).
 TILE_GROUP_CPU = 0
 TILE_GROUP_GPU = 64
+# Non-finite and huge operands: poison their transforms and recompute the outputs that come
+# out non-finite by direct convolution (see "Non-finite values" above). False: no checks
+# (the baseline of the cost measurement in BENCHMARKS.md; such outputs may then be NaN).
+NONFINITE_FIXUP = True
+# Headroom of big_threshold(): an upper bound on how much larger than sum |w| |x| any value
+# of the transforms, the GEMM or direct convolution's partial sums can be (the products of
+# the transform matrices' row norms: F(4x4) forward ~2.2e4, backward-weights ~8.6e4 per term).
+BIG_HEADROOM = 2 ** 20
 
 
 def applicable(spec: ConvSpec, direction: str) -> str | None:
@@ -147,8 +208,25 @@ def applicable(spec: ConvSpec, direction: str) -> str | None:
 
 
 def error_bound(variant: str, dtype) -> float:
-    """The declared max |err| / max |exact| of ``variant`` ("f2x2"/"f4x4") in ``dtype``."""
+    """The declared relative error of ``variant`` ("f2x2"/"f4x4") in ``dtype``: max |err| over
+    max_i sum |w| |x| (normal-range data; see :class:`Variant` and :func:`error_allowance`)."""
     return VARIANTS[variant].rel_error[float_name(dtype)]
+
+
+def error_allowance(variant: str, dtype, scale: float, terms: int, amax: float) -> float:
+    """The declared bound on max |err| of one direction, for any finite data.
+
+    scale: max over outputs of sum |w| |x| (the absolute values' convolution); terms:
+    products per output (9 * input channels per group for forward / backward_data,
+    N * OH * OW for backward_weights); amax: the largest |value| of the two operands.
+    ``error_bound * scale`` plus the underflow term ``underflow * terms * tiny *
+    max(1, amax)`` (tiny: the smallest subnormal), plus 2^-25 for half storage's
+    rounding of subnormal results.
+    """
+    dt = float_name(dtype)
+    var = VARIANTS[variant]
+    floor = var.underflow * terms * TINY[dt] * max(1.0, amax)
+    return var.rel_error[dt] * scale + floor + (HALF_OUTPUT_FLOOR if dt == "float16" else 0.0)
 
 
 @dataclass(frozen=True)
@@ -190,6 +268,24 @@ class _Problem:
                     PT=self.pt, PL=self.pl, TH=self.th, TW=self.tw, TWP=self.row_cols,
                     CIG=self.cin // self.groups, COG=self.cout // self.groups, NT=nt)
         return (f"-D WINO_M={self.m}",) + tuple(f"-D WG_{k}={v}" for k, v in vals.items())
+
+
+def big_threshold(dt: str, terms: int) -> float | None:
+    """The largest operand magnitude that cannot overflow anything for ``terms`` products per
+    output (a power of two, B with B^2 * terms * BIG_HEADROOM <= the dtype's max); None for
+    half storage, whose float workspaces cannot overflow (65504^2 * 2^20 * terms < 3.4e38)."""
+    if dt == "float16":
+        return None
+    top = float(np.finfo(np.float64 if dt == "float64" else np.float32).max)
+    return 2.0 ** math.floor(math.log2(math.sqrt(top / (BIG_HEADROOM * terms))))
+
+
+def _fix_options(dt: str, terms: int) -> tuple[str, ...]:
+    """-D options of the non-finite checks (WINO_BIG2: the square of big_threshold)."""
+    if not NONFINITE_FIXUP:
+        return ("-D WINO_NO_FIX",)
+    big = big_threshold(dt, terms)
+    return () if big is None else (f"-D WINO_BIG2={big * big!r}" + ("f" if dt == "float32" else ""),)
 
 
 def _resolve_variant(variant: str | None) -> Variant:
@@ -342,7 +438,7 @@ def _plan_forward_like(device, prob: _Problem, dt: str, var: Variant, x: str, w:
     ldu, ldv = _ld(cig), _ld(ntc)
     _check_int32(spec, prob, T, ldv, ldu)
     opts = (float_define(dt), *prob.defines(spec.N, ntc), f"-D WU_LD={ldu}", f"-D WS_C={ldv}",
-            f"-D WO_C={ldv}") + (("-D WINO_FLIP",) if flip else ())
+            f"-D WO_C={ldv}") + (("-D WINO_FLIP",) if flip else ()) + _fix_options(dt, 9 * cig)
     plan = KernelPlan()
     plan.temps[TEMP_U] = T * prob.cout * ldu * wsize
     plan.temps[TEMP_V] = T * prob.cin * ldv * wsize
@@ -363,7 +459,7 @@ def _plan_forward_like(device, prob: _Problem, dt: str, var: Variant, x: str, w:
                           a_batch_stride=cog * ldu, b_batch_stride=cig * ldv,
                           c_batch_stride=cog * ldv))
         plan.launches.append(_transform_launch(device, prob, opts, "wino_output", prob.cout, nt,
-                                               (Buf(TEMP_M), Buf(y), i32(c0)),
+                                               (Buf(TEMP_M), Buf(y), i32(c0), Buf(x), Buf(w)),
                                                f"winograd {var.name} output transform ({what})",
                                                epilogue=("conv", 1)))
     plan.info["winograd"] = (f"{var.name} {what}: {T} points x {G} groups, {total} tile columns "
@@ -399,12 +495,13 @@ def _plan_backward_weights(device, prob: _Problem, dt: str, var: Variant, x: str
     # One program (one set of options) serves every kernel of the plan.
     opts = (float_define(dt), *prob.defines(spec.N, ntc), f"-D WD_C={ldd}") + (
         ("-D WINO_CLANES", "-D WS_C=1", f"-D WS_T={ldx}", f"-D WS_P={ntc * ldx}") if nn
-        else (f"-D WS_C={ldx}",))
+        else (f"-D WS_C={ldx}",)) + _fix_options(dt, 9 * total * var.m * var.m)
     plan = KernelPlan()
     plan.temps[TEMP_V] = T * (ntc * ldx if nn else prob.cin * ldx) * wsize
     plan.temps[TEMP_D] = T * prob.cout * ldd * wsize
     plan.temps[TEMP_M] = m_bytes
     i32 = np.int32
+    last = len(range(0, total, ntc)) - 1
     for i, (c0, nt) in enumerate(_chunks(total, ntc)):
         if nn:
             loc = (16, 1) if _is_cpu(device) and prob.cin % 16 == 0 else None
@@ -432,7 +529,8 @@ def _plan_backward_weights(device, prob: _Problem, dt: str, var: Variant, x: str
                               a_batch_stride=cog * ldd, b_batch_stride=cig * ldx,
                               c_batch_stride=cog * cig))
         plan.launches.append(Launch(SOURCE, "wino_dw", opts, (cig, prob.cout), None,
-                                    (Buf(TEMP_M), Buf(dw), i32(1 if i else 0)),
+                                    (Buf(TEMP_M), Buf(dw), i32(1 if i else 0), Buf(x), Buf(dy),
+                                     i32(i == last)),
                                     f"winograd {var.name} weight-gradient transform"))
     plan.info["winograd"] = (f"{var.name} backward_weights: {T} points x {G} groups, {total} "
                              f"tile columns in chunks of {ntc}")

@@ -14,7 +14,9 @@
  *
  * Parameters (-D, from ConvSpec.defines()): CV_N CV_C CV_H CV_W CV_O CV_KH CV_KW
  * CV_SH CV_SW CV_PT CV_PL CV_DH CV_DW CV_G CV_CG CV_OG CV_OH CV_OW, and one of
- * FCONV_F32 / FCONV_F64 / FCONV_F16 (common.cl). Accumulation is in `real`.
+ * FCONV_F32 / FCONV_F64 / FCONV_F16 (common.cl). Accumulation is in `real`, one explicit
+ * fma per term (the compiler's own contraction differed between kernels, and so did
+ * inf/NaN results where products overflow; winograd.cl's fix-up mirrors these loops).
  */
 #include "common.cl"
 
@@ -59,7 +61,7 @@ __kernel void conv2d_fwd(__global const storage_t *restrict x,
             const int ih = oh * CV_SH - CV_PT + kh * CV_DH;
             for (int kw = kw0; kw < kw1; ++kw) {
                 const int iw = ow * CV_SW - CV_PL + kw * CV_DW;
-                acc += LOAD(xc, ih * CV_W + iw) * LOAD(wc, kh * CV_KW + kw);
+                acc = fma(LOAD(xc, ih * CV_W + iw), LOAD(wc, kh * CV_KW + kw), acc);
             }
         }
     }
@@ -94,8 +96,8 @@ __kernel void conv2d_bwd_data(__global const storage_t *restrict dy,
             if (ow >= CV_OW) continue;
             for (int oo = 0; oo < CV_OG; ++oo) {
                 const int o = g * CV_OG + oo;
-                acc += LOAD(dy, (((long)n * CV_O + o) * CV_OH + oh) * CV_OW + ow)
-                     * LOAD(w, (((long)o * CV_CG + c) * CV_KH + kh) * CV_KW + kw);
+                acc = fma(LOAD(dy, (((long)n * CV_O + o) * CV_OH + oh) * CV_OW + ow),
+                          LOAD(w, (((long)o * CV_CG + c) * CV_KH + kh) * CV_KW + kw), acc);
             }
         }
     }
@@ -131,7 +133,7 @@ __kernel void conv2d_bwd_weights(__global const storage_t *restrict x,
             const int ih = oh * CV_SH - CV_PT + kh * CV_DH;
             for (int ow = max(ow0, 0); ow < ow1; ++ow) {
                 const int iw = ow * CV_SW - CV_PL + kw * CV_DW;
-                acc += LOAD(dyo, oh * CV_OW + ow) * LOAD(xc, ih * CV_W + iw);
+                acc = fma(LOAD(dyo, oh * CV_OW + ow), LOAD(xc, ih * CV_W + iw), acc);
             }
         }
     }

@@ -335,6 +335,104 @@ inline void wino_dy_1d_v(const real16 *in, const int is, real16 *out, const int 
     n = r_ / WG_TH;                                                          \
     th = r_ - n * WG_TH; } while (0)
 
+/* ---- non-finite and huge values (fconv/conv/winograd.py's docstring derives the rule) ----
+ * WINO_BIG2 = B^2 (float32/float64 only; the host passes it): operands of magnitude above
+ * B could overflow a transform, the GEMM or direct convolution's partial sums, so a filter
+ * or input tile whose sum of squares exceeds B^2 (one fma per value, half the cost of a
+ * max |value|; stricter, and inf or NaN fail it too) has its transform poisoned with NaN.
+ * Non-finite operands make their transforms non-finite by themselves anyway.
+ * Poison and non-finite values spread through the GEMM and the output transforms to every
+ * output that depends on them; an output that comes out non-finite (or, for half storage,
+ * at least WINO_RMAX, where rounding to half may overflow) is recomputed by direct
+ * convolution in conv/naive.cl's order of summation: the same inf and NaN positions.
+ * -D WINO_NO_FIX drops the checks (the cost measurement's baseline). */
+#ifdef FCONV_F16
+#define WINO_RMAX 32752.0f     /* half of HALF_MAX */
+#else
+#define WINO_RMAX REAL_MAX
+#endif
+#if defined(WINO_NO_FIX)
+#undef WINO_BIG2
+#endif
+#define WINO_BAD(v) (!(fabs(v) <= WINO_RMAX))
+/* the rare direct recomputation stays out of line: inlined into wino_output it made the
+ * half-storage kernel 1.7x slower (Intel CPU compiler) */
+#if defined(__clang__)
+#define WINO_COLD __attribute__((noinline))
+#else
+#define WINO_COLD inline
+#endif
+
+#ifndef WINO_FLIP
+/* output (n, co, oh, ow) of the forward-like problem by direct convolution: conv2d_fwd's
+ * loops (channels, then taps inside x) */
+WINO_COLD real wino_direct(const __global storage_t *x, const __global storage_t *w,
+                        const int n, const int co, const int oh, const int ow)
+{
+    const int grp = co / WG_COG;
+    const int kh0 = max(0, WG_PT - oh), kh1 = min(3, WG_HI + WG_PT - oh);
+    const int kw0 = max(0, WG_PL - ow), kw1 = min(3, WG_WI + WG_PL - ow);
+    real acc = (real)0;
+    for (int c = 0; c < WG_CIG; ++c) {
+        const __global storage_t *xc = x + ((long)n * WG_CIN + grp * WG_CIG + c) * (WG_HI * WG_WI);
+        const __global storage_t *wc = w + ((long)co * WG_CIG + c) * 9;
+        for (int kh = kh0; kh < kh1; ++kh) {
+            const int ih = oh - WG_PT + kh;
+            for (int kw = kw0; kw < kw1; ++kw) {
+                const int iw = ow - WG_PL + kw;
+                acc = fma(LOAD(xc, ih * WG_WI + iw), LOAD(wc, kh * 3 + kw), acc);
+            }
+        }
+    }
+    return acc;
+}
+#else
+/* the same for backward-data (x: dy, output: dx[n, co, oh, ow]): conv2d_bwd_data's
+ * loops (taps of the unflipped filter, then the group's dy channels) */
+WINO_COLD real wino_direct(const __global storage_t *x, const __global storage_t *w,
+                        const int n, const int co, const int oh, const int ow)
+{
+    const int grp = co / WG_COG, c = co - grp * WG_COG;
+    const int kh0 = max(0, oh + 3 - WG_PT - WG_HI), kh1 = min(3, oh + 3 - WG_PT);
+    const int kw0 = max(0, ow + 3 - WG_PL - WG_WI), kw1 = min(3, ow + 3 - WG_PL);
+    real acc = (real)0;
+    for (int kh = kh0; kh < kh1; ++kh) {
+        const int r = oh + 2 - WG_PT - kh;
+        for (int kw = kw0; kw < kw1; ++kw) {
+            const int s = ow + 2 - WG_PL - kw;
+            for (int oo = 0; oo < WG_CIG; ++oo) {
+                const int o = grp * WG_CIG + oo;
+                acc = fma(LOAD(x, (((long)n * WG_CIN + o) * WG_HI + r) * WG_WI + s),
+                          LOAD(w, (((long)o * WG_COG + c) * 3 + kh) * 3 + kw), acc);
+            }
+        }
+    }
+    return acc;
+}
+#endif
+
+/* dw[co, ci, kh, kw] of backward-weights by direct convolution: conv2d_bwd_weights' loops */
+WINO_COLD real wino_direct_dw(const __global storage_t *x, const __global storage_t *dy,
+                           const int co, const int ci, const int kh, const int kw)
+{
+    const int cx = (co / WG_COG) * WG_CIG + ci;
+    const int oh0 = max(0, WG_PT - kh), oh1 = min(WG_HO, WG_HI + WG_PT - kh);
+    const int ow0 = max(0, WG_PL - kw), ow1 = min(WG_WO, WG_WI + WG_PL - kw);
+    real acc = (real)0;
+    for (int n = 0; n < WG_N; ++n) {
+        const __global storage_t *xc = x + ((long)n * WG_CIN + cx) * (WG_HI * WG_WI);
+        const __global storage_t *dyo = dy + ((long)n * WG_COUT + co) * (WG_HO * WG_WO);
+        for (int oh = oh0; oh < oh1; ++oh) {
+            const int ih = oh - WG_PT + kh;
+            for (int ow = ow0; ow < ow1; ++ow) {
+                const int iw = ow - WG_PL + kw;
+                acc = fma(LOAD(dyo, oh * WG_WO + ow), LOAD(xc, ih * WG_WI + iw), acc);
+            }
+        }
+    }
+    return acc;
+}
+
 __kernel void wino_weights(__global const storage_t *restrict w,
                            __global real *restrict U)
 {
@@ -351,6 +449,12 @@ __kernel void wino_weights(__global const storage_t *restrict w,
 #endif
     real u[WT];
     TRANSFORM_2D(wino_w_1d, real, g, 3, u, WA);
+#ifdef WINO_BIG2
+    real ss = (real)0;
+    _Pragma("unroll") for (int k = 0; k < 9; ++k) ss = fma(g[k], g[k], ss);
+    if (!(ss <= WINO_BIG2))
+        _Pragma("unroll") for (int p = 0; p < WT; ++p) u[p] = (real)NAN;
+#endif
     __global real *dst = U + (long)co * WU_LD + ci;
     _Pragma("unroll") for (int p = 0; p < WT; ++p)
         dst[(long)p * WG_COUT * WU_LD] = (real)u[p];
@@ -390,6 +494,12 @@ __kernel void wino_input(__global const storage_t *restrict x,
     }
     real v[WT];
     TRANSFORM_2D(wino_in_1d, real, d, WA, v, WA);
+#ifdef WINO_BIG2
+    real ss = (real)0;
+    _Pragma("unroll") for (int k = 0; k < WT; ++k) ss = fma(d[k], d[k], ss);
+    if (!(ss <= WINO_BIG2))
+        _Pragma("unroll") for (int p = 0; p < WT; ++p) v[p] = (real)NAN;
+#endif
     __global real *dst = V + c * WS_C + cl * WS_T;
     _Pragma("unroll") for (int p = 0; p < WT; ++p)
         dst[(long)p * WS_P] = (real)v[p];
@@ -397,7 +507,9 @@ __kernel void wino_input(__global const storage_t *restrict x,
 
 __kernel void wino_output(__global const real *restrict Mb,
                           __global storage_t *restrict y,
-                          int c0
+                          int c0,
+                          __global const storage_t *restrict x,
+                          __global const storage_t *restrict w
 #ifdef CONV_EPI_PARAMS
                           , CONV_EPI_PARAMS
 #endif
@@ -418,6 +530,16 @@ __kernel void wino_output(__global const real *restrict Mb,
     TRANSFORM_2D(wino_out_1d, real, m, WA, r, WINO_M);
     const long base = ((long)n * WG_COUT + co) * WG_HO * WG_WO;
     const int oh0 = th * WINO_M, ow0 = tw * WINO_M;
+#ifndef WINO_NO_FIX
+    bool bad = false;
+    _Pragma("unroll") for (int k = 0; k < WINO_M * WINO_M; ++k) bad |= WINO_BAD(r[k]);
+    if (bad && live) {
+        for (int i = 0; i < WINO_M; ++i)
+            for (int j = 0; j < WINO_M; ++j)
+                if (oh0 + i < WG_HO && ow0 + j < WG_WO && WINO_BAD(r[i * WINO_M + j]))
+                    r[i * WINO_M + j] = wino_direct(x, w, n, co, oh0 + i, ow0 + j);
+    }
+#endif
     _Pragma("unroll") for (int i = 0; i < WINO_M; ++i)
         _Pragma("unroll") for (int j = 0; j < WINO_M; ++j)
             if (live && oh0 + i < WG_HO && ow0 + j < WG_WO) {
@@ -476,6 +598,9 @@ void wino_input_rows(__global const storage_t *restrict x,
     const int ih0 = th * WINO_M - WG_PT, iw0 = tw0 * WINO_M - WG_PL;
     const __global storage_t *xc = x + ((long)min(n, WG_N - 1) * WG_CIN + c) * (WG_HI * WG_WI);
     real16 r[WA * WA];   /* r[i][q]: the row transform of input row i */
+#ifdef WINO_BIG2
+    real16 ss = (real16)(0);   /* over the rows' segments: may poison a neighbour too */
+#endif
     _Pragma("unroll") for (int i = 0; i < WA; ++i) {
         const int ih = ih0 + i;
         real16 S[WINO_M + 1], d[WA];
@@ -485,9 +610,17 @@ void wino_input_rows(__global const storage_t *restrict x,
         } else {
             _Pragma("unroll") for (int q = 0; q <= WINO_M; ++q) S[q] = (real16)(0);
         }
+#ifdef WINO_BIG2
+        _Pragma("unroll") for (int q = 0; q <= WINO_M; ++q) ss = fma(S[q], S[q], ss);
+#endif
         DEINTERLEAVE(S, d);
         wino_in_1d_v(d, 1, r + i * WA, 1);
     }
+#ifdef WINO_BIG2
+    const bool poison = any(!(ss <= (real16)(WINO_BIG2)));
+#else
+    const bool poison = false;
+#endif
     /* tiles past the row's TW (padding columns) must hold zeros */
     const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const int16 live = lane + (int16)(tw0) < (int16)(WG_TW);
@@ -497,7 +630,8 @@ void wino_input_rows(__global const storage_t *restrict x,
         _Pragma("unroll") for (int i = 0; i < WA; ++i) col[i] = r[i * WA + q];
         wino_in_1d_v(col, 1, v, 1);
         _Pragma("unroll") for (int p = 0; p < WA; ++p)
-            vstore16(select((real16)(0), v[p], live), 0, dst + (long)(p * WA + q) * WS_P);
+            vstore16(select((real16)(0), poison ? (real16)(NAN) : v[p], live), 0,
+                     dst + (long)(p * WA + q) * WS_P);
     }
 }
 
@@ -524,7 +658,9 @@ void wino_input_rows(__global const storage_t *restrict x,
 __kernel __attribute__((vec_type_hint(real16)))
 void wino_output_rows(__global const real *restrict Mb,
                       __global storage_t *restrict y,
-                      int c0
+                      int c0,
+                      __global const storage_t *restrict x,
+                      __global const storage_t *restrict w
 #ifdef CONV_EPI_PARAMS
                       , CONV_EPI_PARAMS
 #endif
@@ -553,6 +689,16 @@ void wino_output_rows(__global const real *restrict Mb,
         _Pragma("unroll") for (int q = 0; q < WINO_M; ++q) {
             const int ow = tw0 * WINO_M + 16 * q;
             const long idx = base + (long)oh * WG_WO + ow;
+#ifndef WINO_NO_FIX
+            if (any(!(fabs(o[q]) <= (real16)(WINO_RMAX)))) {
+                real f_[16];
+                vstore16(o[q], 0, f_);
+                for (int e = 0; e < 16 && ow + e < WG_WO; ++e)
+                    if (WINO_BAD(f_[e]))
+                        f_[e] = wino_direct(x, w, n, co, oh, ow + e);
+                o[q] = vload16(0, f_);
+            }
+#endif
             if (ow + 16 <= WG_WO) {
                 real16 v = o[q];
                 if (CONV_HAS_EPILOGUE) {
@@ -598,6 +744,9 @@ void wino_dy_rows(__global const storage_t *restrict dy,
     TILE_OF(c0 + cl, n, th, tw0);
     const __global storage_t *src = dy + ((long)min(n, WG_N - 1) * WG_COUT + co) * (WG_HO * WG_WO);
     real16 r[WINO_M * WA];   /* r[i][q]: A applied along row i of the dy tiles */
+#ifdef WINO_BIG2
+    real16 ss = (real16)(0);
+#endif
     _Pragma("unroll") for (int i = 0; i < WINO_M; ++i) {
         const int oh = th * WINO_M + i;
         real16 S[WINO_M], e[WINO_M];
@@ -607,9 +756,17 @@ void wino_dy_rows(__global const storage_t *restrict dy,
         } else {
             _Pragma("unroll") for (int q = 0; q < WINO_M; ++q) S[q] = (real16)(0);
         }
+#ifdef WINO_BIG2
+        _Pragma("unroll") for (int q = 0; q < WINO_M; ++q) ss = fma(S[q], S[q], ss);
+#endif
         DEINTERLEAVE_M(S, e);
         wino_dy_1d_v(e, 1, r + i * WA, 1);
     }
+#ifdef WINO_BIG2
+    const bool poison = any(!(ss <= (real16)(WINO_BIG2)));
+#else
+    const bool poison = false;
+#endif
     const int16 lane = (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const int16 live = lane + (int16)(tw0) < (int16)(WG_TW);
     __global real *dst = D + (long)co * WD_C + cl;
@@ -618,7 +775,8 @@ void wino_dy_rows(__global const storage_t *restrict dy,
         _Pragma("unroll") for (int i = 0; i < WINO_M; ++i) col[i] = r[i * WA + q];
         wino_dy_1d_v(col, 1, v, 1);
         _Pragma("unroll") for (int p = 0; p < WA; ++p)
-            vstore16(select((real16)(0), v[p], live), 0, dst + (long)(p * WA + q) * WD_P);
+            vstore16(select((real16)(0), poison ? (real16)(NAN) : v[p], live), 0,
+                     dst + (long)(p * WA + q) * WD_P);
     }
 }
 #endif /* !FCONV_F64 */
@@ -647,6 +805,12 @@ __kernel void wino_dy(__global const storage_t *restrict dy,
     }
     real v[WT];
     TRANSFORM_2D(wino_dy_1d, real, e, WINO_M, v, WA);
+#ifdef WINO_BIG2
+    real ss = (real)0;
+    _Pragma("unroll") for (int k = 0; k < WINO_M * WINO_M; ++k) ss = fma(e[k], e[k], ss);
+    if (!(ss <= WINO_BIG2))
+        _Pragma("unroll") for (int p = 0; p < WT; ++p) v[p] = (real)NAN;
+#endif
     __global real *dst = D + (long)co * WD_C + cl;
     _Pragma("unroll") for (int p = 0; p < WT; ++p)
         dst[(long)p * WD_P] = (real)v[p];
@@ -654,7 +818,10 @@ __kernel void wino_dy(__global const storage_t *restrict dy,
 
 __kernel void wino_dw(__global const real *restrict Mb,
                       __global storage_t *restrict dw,
-                      int accumulate)
+                      int accumulate,
+                      __global const storage_t *restrict x,
+                      __global const storage_t *restrict dy,
+                      int last)   /* the last chunk: fix up what is non-finite */
 {
     const long ci = get_global_id(0);
     const int co = get_global_id(1);
@@ -665,6 +832,12 @@ __kernel void wino_dw(__global const real *restrict Mb,
     real r[9];
     TRANSFORM_2D(wino_dw_1d, real, m, WA, r, 3);
     __global storage_t *dst = dw + ((long)co * WG_CIG + ci) * 9;
-    _Pragma("unroll") for (int k = 0; k < 9; ++k)
-        STORE(dst, k, accumulate ? LOAD(dst, k) + r[k] : r[k]);
+    _Pragma("unroll") for (int k = 0; k < 9; ++k) {
+        real v = accumulate ? LOAD(dst, k) + r[k] : r[k];
+#ifndef WINO_NO_FIX
+        if (last && WINO_BAD(v))
+            v = wino_direct_dw(x, dy, co, (int)ci, k / 3, k % 3);
+#endif
+        STORE(dst, k, v);
+    }
 }
