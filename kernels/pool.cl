@@ -13,7 +13,7 @@
  *   max_pool2d_bwd(x, dy, dx)   dx = sum of dy over the windows whose first
  *                               argmax is this cell; a gather, no atomics
  *   avg_pool2d_fwd(x, y)        y = window sum / divisor, where the divisor is
- *                               PL_DIVISOR when > 0, else with PL_COUNT_PAD the
+ *                               PL_DIVISOR when nonzero, else with PL_COUNT_PAD the
  *                               window clipped to the padded bounds, else its
  *                               in-bounds cell count (0 cells: y = 0)
  *   avg_pool2d_bwd(dy, dx)      dx = sum of dy / divisor over windows covering it
@@ -144,7 +144,7 @@ inline real avg_divisor(int oh, int ow, int *hs, int *he, int *ws, int *we)
 {
     const int dh = window_span(oh, PL_SH, PL_PT, PL_PB, PL_KH, PL_H, hs, he);
     const int dw = window_span(ow, PL_SW, PL_PL, PL_PR, PL_KW, PL_W, ws, we);
-    return (real)(PL_DIVISOR > 0 ? PL_DIVISOR : dh * dw);
+    return (real)(PL_DIVISOR != 0 ? PL_DIVISOR : dh * dw);
 }
 
 __kernel void avg_pool2d_fwd(__global const storage_t *restrict x,

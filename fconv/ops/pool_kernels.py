@@ -114,9 +114,9 @@ class PoolSpec:
         for name, v in (("ceil_mode", ceil_mode), ("count_include_pad", count_include_pad)):
             if not isinstance(v, (bool, np.bool_)):
                 raise TypeError(f"{ctx}: {name} must be True or False, got {v!r}")
-        if divisor_override is not None and (not is_int(divisor_override) or divisor_override < 1):
-            raise ValueError(f"{ctx}: divisor_override must be a positive int or None, got "
-                             f"{divisor_override!r}")
+        if divisor_override is not None and (not is_int(divisor_override) or divisor_override == 0):
+            raise ValueError(f"{ctx}: divisor_override must be a nonzero int or None (as PyTorch), "
+                             f"got {divisor_override!r}")
         pad = normalize_padding(padding, "padding", ctx, xs[2:], win, st, dil)
         for a, name in ((0, "height"), (1, "width")):
             eff = dil[a] * (win[a] - 1) + 1
