@@ -39,16 +39,7 @@ def measure_errors(device=None, channels=(8, 64, 256, 512), seeds: int = 2) -> d
     np_dt = {"float64": np.float64, "float32": np.float32, "float16": np.float16}
     dts = [d for d in np_dt if d != "float64" or caps.has_fp64]
 
-    def ref(direction, x, w, dy):
-        xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
-        win = np.lib.stride_tricks.sliding_window_view(xp, (3, 3), axis=(2, 3))  # N C OH OW 3 3
-        if direction == "forward":
-            return np.einsum("nchwij,ocij->nohw", win, w)
-        if direction == "backward_weights":
-            return np.einsum("nchwij,nohw->ocij", win, dy)
-        dyp = np.pad(dy, ((0, 0), (0, 0), (1, 1), (1, 1)))
-        win = np.lib.stride_tricks.sliding_window_view(dyp, (3, 3), axis=(2, 3))
-        return np.einsum("nohwij,ocij->nchw", win, w[:, :, ::-1, ::-1])
+    ref = _reference
 
     out: dict = {}
     for c in channels:
