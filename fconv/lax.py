@@ -127,15 +127,61 @@ def _crop(op, x, pads):
     return x, ((max(pt, 0), max(pb, 0)), (max(pl, 0), max(pr, 0)))
 
 
-def _empty_conv(op, x, w, b, spec_of):
-    """The result of a convolution with a zero-size batch or channel count (JAX and PyTorch give
-    an empty batch, or zeros — the bias — for zero input channels)."""
+def _conv_out_hw(x_hw, w_hw, stride, pads, dilation) -> tuple:
+    """JAX's output size of a convolution: ``floor((H + pads - dilated K) / stride) + 1``, and 0
+    where the dilated kernel is wider than the padded input (JAX gives an empty result)."""
+    out = []
+    for a in range(2):
+        padded = x_hw[a] + pads[a][0] + pads[a][1]
+        extent = dilation[a] * (w_hw[a] - 1) + 1
+        out.append(max(0, (padded - extent) // stride[a] + 1))
+    return tuple(out)
+
+
+def _transpose_out_hw(x_hw, w_hw, stride, pads, dilation, output_padding) -> tuple:
+    """JAX's output size of a transposed convolution (an input-dilated conv): the dilated input
+    has ``(H - 1)*stride + 1`` elements (none when H == 0), padded by ``dilated K - 1 - pad``."""
+    out = []
+    for a in range(2):
+        extent = dilation[a] * (w_hw[a] - 1) + 1
+        dilated = (x_hw[a] - 1) * stride[a] + 1 if x_hw[a] else 0
+        out.append(max(0, dilated + extent - 1 - pads[a][0] - pads[a][1] + output_padding[a]))
+    return tuple(out)
+
+
+def _probe_shapes(x_shape, w_shape, groups, transpose: bool, hw: tuple) -> tuple:
+    """Positive stand-ins for the shapes of an empty convolution, so that ConvSpec still checks
+    its arguments (channels, groups, kernel): batch 1, channels at least ``groups`` per group,
+    the input of spatial size ``hw`` (large enough for the kernel and padding)."""
+    g = groups if isinstance(groups, int) and groups > 0 else 1
+    n, c = max(x_shape[0], 1), x_shape[1]
+    if transpose:   # w (C, O // groups, KH, KW)
+        c = c or g
+        wp = (c, max(w_shape[1], 1)) + tuple(w_shape[2:])
+    else:           # w (O, C // groups, KH, KW)
+        c = c or g * max(w_shape[1], 1)
+        wp = (w_shape[0] or g, w_shape[1] or c // g) + tuple(w_shape[2:])
+    return (n, c) + tuple(hw), wp
+
+
+def _check_on_probe(make_spec, op, x_shape, w_shape, px, pw, **kwargs) -> None:
+    """``make_spec`` on the probe shapes; its error, if any, names the real shapes."""
+    try:
+        make_spec(px, pw, op=op, **kwargs)
+    except (TypeError, ValueError) as e:
+        probe_ctx = f"{op}: x shape {tuple(px)}, w shape {tuple(pw)}"   # ConvSpec's prefix
+        real_ctx = f"{op}: x shape {tuple(x_shape)}, w shape {tuple(w_shape)}"
+        raise type(e)(str(e).replace(probe_ctx, real_ctx)) from None
+
+
+def _empty_conv(op, x, b, out_channels, out_hw):
+    """The result of a convolution with nothing to sum or nothing to compute (a zero-size batch,
+    channel count or spatial size, or a kernel wider than the padded input): the bias where the
+    output has elements (zero input channels, an empty input with enough padding), else an
+    empty array — as JAX (PyTorch gives the same where it accepts the shapes)."""
     from . import numpy as fnp
-    probe = spec_of(tuple(max(d, 1) for d in x.shape[:2]) + tuple(x.shape[2:]),
-                    tuple(max(d, 1) for d in w.shape[:2]) + tuple(w.shape[2:]))
-    y = fnp.zeros((x.shape[0], probe.O if op == "conv_transpose2d" else w.shape[0]) + probe.y_shape[2:]
-                  if op == "conv2d" else (x.shape[0], probe.C) + probe.x_shape[2:], dtype=x.dtype)
-    return y
+    y = fnp.zeros((x.shape[0], out_channels) + tuple(out_hw), dtype=x.dtype)
+    return _add_bias(op, y, b, out_channels) if y.size else y
 
 
 CONV2D_KEYWORDS = ("stride", "padding", "dilation", "groups", "padding_mode", "strategy", "precision")
@@ -154,7 +200,9 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, padding_m
     at the top/left) or ``"VALID"``. ``padding_mode``: ``"zeros"`` (default),
     ``"reflect"``, ``"replicate"`` or ``"circular"`` (PyTorch's ``nn.Conv2d``
     modes; one padding launch before the conv, its gradient one launch).
-    An empty batch or zero channels give an empty result or zeros (the bias).
+    A zero-size batch, channel count or spatial size, or a kernel wider than the padded
+    input, gives an empty result (JAX's output size, clipped at 0), or the bias where the
+    output still has positions.
     ``strategy``: ``"auto"`` or one of ``CONV_STRATEGIES``; it applies to this
     convolution — the backward-data and backward-weights convolutions of its
     gradient are planned on their own (``"auto"``), since a strategy may suit
@@ -174,6 +222,15 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, padding_m
     ctx = f"conv2d: x shape {x_shape}, w shape {w_shape}"
     st, dl = int_pair(stride, "stride", ctx, 1), int_pair(dilation, "dilation", ctx, 1)
     pads = normalize_padding(padding, "padding", ctx, x_shape[2:4], w_shape[2:4], st, dl, allow_negative=True)
+    out_hw = _conv_out_hw(x_shape[2:4], w_shape[2:4], st, pads, dl)
+    if min(x_shape + w_shape + out_hw) == 0:
+        hw = tuple(d * (k - 1) + 1 for d, k in zip(dl, w_shape[2:4]))
+        px, pw = _probe_shapes(x_shape, w_shape, groups, transpose=False, hw=hw)
+        _check_on_probe(ConvSpec.from_conv2d, "conv2d", x_shape, w_shape, px, pw,
+                        stride=st, dilation=dl, groups=groups)
+        if padding_mode != "zeros" and min(x_shape[2:4]) == 0:
+            raise ValueError(f"{ctx}: padding_mode={padding_mode!r} needs a non-empty input to pad")
+        return _unbatch(_empty_conv("conv2d", x, b, w_shape[0], out_hw), unbatched)
     x, pads = _crop("conv2d", x, pads)
     if padding_mode != "zeros":
         x = pad2d(x, pads, padding_mode)
@@ -181,11 +238,6 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, padding_m
 
     def spec_of(xs, ws):
         return ConvSpec.from_conv2d(xs, ws, stride=st, padding=pads, dilation=dl, groups=groups, op="conv2d")
-    if min(tuple(x.shape) + w_shape) == 0:
-        if x.shape[1] != w_shape[1] * groups:
-            spec_of(tuple(x.shape), w_shape)   # raises the channel mismatch
-        y = _empty_conv("conv2d", x, w, b, spec_of)
-        return _unbatch(_add_bias("conv2d", y, b, w_shape[0]) if x.shape[0] and w_shape[0] else y, unbatched)
     s = spec_of(tuple(x.shape), w_shape)
     if b is not None and tuple(b.shape) != (s.O,):
         raise ValueError(f"conv2d: bias must have shape ({s.O},), got {tuple(b.shape)} "
@@ -214,6 +266,24 @@ def _output_padding_for(ctx, x_shape, w_shape, stride, padding, dilation, output
                              f"{'height' if a == 0 else 'width'} can be {smallest} to {largest}")
         out.append(size[a] - smallest)
     return tuple(out)
+
+
+def _empty_transpose(ctx, x, w, b, stride, padding, output_padding, dilation, groups, spec_of):
+    """conv_transpose2d's result when there is nothing to compute (see ``_empty_conv``), else None."""
+    x_shape, w_shape = tuple(x.shape), tuple(w.shape)
+    st, dl = int_pair(stride, "stride", ctx, 1), int_pair(dilation, "dilation", ctx, 1)
+    op_ = int_pair(output_padding, "output_padding", ctx, 0)
+    if isinstance(padding, str):
+        return None   # spec_of raises the error
+    pads = normalize_padding(padding, "padding", ctx, (1, 1), (1, 1), st, dl)
+    out_hw = _transpose_out_hw(x_shape[2:4], w_shape[2:4], st, pads, dl, op_)
+    if min(x_shape + w_shape + out_hw) != 0:
+        return None
+    hw = tuple(2 + p0 + p1 for p0, p1 in pads)
+    px, pw = _probe_shapes(x_shape, w_shape, groups, transpose=True, hw=hw)
+    _check_on_probe(ConvSpec.from_conv_transpose2d, "conv_transpose2d", x_shape, w_shape, px, pw,
+                    stride=st, padding=pads, output_padding=op_, dilation=dl, groups=groups)
+    return _empty_conv("conv_transpose2d", x, b, w_shape[1] * groups if is_int(groups) else 0, out_hw)
 
 
 CONV_TRANSPOSE2D_KEYWORDS = ("stride", "padding", "output_padding", "output_size", "dilation", "groups",
@@ -246,12 +316,10 @@ def conv_transpose2d(x, w, b=None, *, stride=1, padding=0, output_padding=0, out
         return ConvSpec.from_conv_transpose2d(xs, ws, stride=stride, padding=padding,
                                               output_padding=output_padding, dilation=dilation,
                                               groups=groups, op="conv_transpose2d")
-    if x.ndim == 4 and w.ndim == 4 and min(tuple(x.shape) + tuple(w.shape)) == 0:
-        if x.shape[1] != w.shape[0]:
-            spec_of(tuple(x.shape), tuple(w.shape))   # raises the channel mismatch
-        y = _empty_conv("conv_transpose2d", x, w, b, spec_of)
-        cout = w.shape[1] * groups
-        return _unbatch(_add_bias("conv_transpose2d", y, b, cout) if x.shape[0] and cout else y, unbatched)
+    if x.ndim == 4 and w.ndim == 4:
+        empty = _empty_transpose(ctx, x, w, b, stride, padding, output_padding, dilation, groups, spec_of)
+        if empty is not None:
+            return _unbatch(empty, unbatched)
     s = spec_of(tuple(x.shape), tuple(w.shape))
     if b is not None and tuple(b.shape) != (s.C,):
         raise ValueError(f"conv_transpose2d: bias must have shape ({s.C},), got {tuple(b.shape)} "

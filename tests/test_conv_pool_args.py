@@ -170,6 +170,32 @@ def test_zero_size_arrays(cpu_device):
     assert g.shape == (4, 3, 3, 3) and not np.asarray(g).any()
 
 
+def test_empty_spatial_sizes_and_outputs(cpu_device):
+    """JAX's shapes: a zero-size spatial dimension, or a (dilated) kernel wider than the padded
+    input, give an empty result — or the bias, where padding leaves output positions — and
+    zero gradients; arguments are still checked."""
+    w, b = _dev(np.ones((4, 3, 4, 5))), _dev(np.arange(4))
+    assert lax.conv2d(fnp.zeros((2, 3, 9, 0)), w, padding=((1, 1), (2, 2))).shape == (2, 4, 8, 0)
+    y = lax.conv2d(fnp.zeros((2, 3, 9, 0)), w, b, padding=((0, 0), (3, 3)))
+    np.testing.assert_array_equal(np.asarray(y), np.broadcast_to(np.arange(4.0)[None, :, None, None], (2, 4, 6, 2)))
+    assert lax.conv2d(_dev(np.ones((2, 3, 3, 3))), w, dilation=2).shape == (2, 4, 0, 0)
+    assert lax.conv2d(_dev(np.ones((2, 3, 9, 4))), w, padding=((-5, -5), (0, 0))).shape == (2, 4, 0, 0)
+    assert lax.conv2d(_dev(np.ones((3, 3, 2))), w).shape == (4, 0, 0)          # unbatched
+    # a transposed conv of an empty input: JAX's dilated input has no elements
+    assert lax.conv_transpose2d(fnp.zeros((2, 3, 9, 0)), _dev(np.ones((3, 2, 4, 5)))).shape == (2, 2, 12, 4)
+    x = fnp.zeros((2, 3, 9, 0))
+    gx, gw, gb = fc.grad(lambda x, w, b: fnp.sum(lax.conv2d(x, w, b, padding=((0, 0), (3, 3))) ** 2),
+                         argnums=(0, 1, 2))(x, w, b)
+    assert gx.shape == x.shape and gw.shape == w.shape and not np.asarray(gw).any()
+    np.testing.assert_allclose(np.asarray(gb), 2 * np.arange(4.0) * 2 * 6 * 2)
+    with pytest.raises(ValueError, match=r"x shape \(2, 3, 9, 0\), w shape \(4, 2, 4, 5\): channel mismatch"):
+        lax.conv2d(x, fnp.zeros((4, 2, 4, 5)))
+    with pytest.raises(ValueError, match="groups=2 does not divide the 3 output channels"):
+        lax.conv2d(fnp.zeros((2, 4, 9, 0)), fnp.zeros((3, 2, 4, 5)), groups=2)
+    with pytest.raises(ValueError, match="padding_mode='reflect' needs a non-empty input"):
+        lax.conv2d(x, w, padding=((0, 0), (3, 3)), padding_mode="reflect")
+
+
 def test_conv_transpose2d_output_size(cpu_device):
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal((1, 4, 5, 5)), rng.standard_normal((4, 2, 3, 3))
