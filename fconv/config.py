@@ -41,6 +41,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("FCONV_COMPILE_NOTICE", "'1': always, '0': never say so when a compile takes over 2 s "
                                     "(default: only when stderr is a terminal)"),
     Setting("FCONV_NO_BUFFER_REUSE", "'1': jit gives every intermediate its own buffer", True),
+    Setting("FCONV_NO_REDUCE_FUSION", "'1': jit keeps reductions apart from their producers and "
+                                      "siblings (for measuring what fusing them saves)", True),
     Setting("FCONV_REDUCE_MODE", "'vec' or 'strip': the reduction kernels' layout", True),
     Setting("FCONV_FORCE_TILED", "'1': the tiled GPU GEMM kernels on any device (tests)", True),
     Setting("FCONV_NO_MMA", "'1': never use tensor cores (mma.sync)", True),

@@ -23,7 +23,7 @@ from fconv.runtime import programs
 import reference as ref
 from helpers import tolerance
 
-SET = settings(deadline=None, max_examples=20,
+SET = settings(deadline=None, max_examples=8,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                       HealthCheck.filter_too_much])
 ALWAYS = ("naive", "im2col", "auto")  # strategies that run every shape

@@ -27,7 +27,7 @@ import reference as ref
 from plan_runner import run_arrays
 
 NP_DT = {"float64": np.float64, "float32": np.float32, "float16": np.float16}
-SET = settings(deadline=None, max_examples=10)
+SET = settings(deadline=None, max_examples=5)
 _run = run_arrays
 
 

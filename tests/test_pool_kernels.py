@@ -22,7 +22,7 @@ from helpers import central_difference, tolerance
 from plan_runner import run_arrays
 
 ROOT = Path(__file__).resolve().parent.parent
-SETTINGS = settings(deadline=None, max_examples=30,
+SETTINGS = settings(deadline=None, max_examples=12,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
                                            HealthCheck.too_slow])
 NP_DT = {"float64": np.float64, "float32": np.float32, "float16": np.float16}

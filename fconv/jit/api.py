@@ -92,6 +92,7 @@ class Lowered:
 
         import pyopencl as cl
         exe = self.executable
+        exe.device.queue.finish()   # the executable's kept buffers must not be shared by two queues at once
         q = cl.CommandQueue(exe.device.context, properties=cl.command_queue_properties.PROFILING_ENABLE)
         leaves = [x for x in tree_flatten((args, kwargs))[0]]
         runs = []

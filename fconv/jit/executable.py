@@ -122,6 +122,7 @@ class Executable:
         self._literal_slots: list = []  # (name, dtype)
         self._alias_of: dict = {}  # var name -> name whose buffer it shares
         self._temps: dict = {}
+        self._zeroed: dict[int, int] = {}  # slot -> bytes of a kept, zero-initialised buffer
 
         def name_of(v):
             if v not in names:
@@ -159,6 +160,9 @@ class Executable:
                 check_bytes(e.primitive.name, f"a temporary ({tname.split('.')[-1]})", int(nbytes), device)
                 self._temps[tname] = nbytes
                 self._new_slot(tname, None)
+            for zname, nbytes in plan.zeroed.items():
+                self._new_slot(zname, None)
+                self._zeroed[self._slot[zname]] = int(nbytes)
             for launch in plan.launches:
                 if any(g == 0 for g in launch.global_size):
                     continue
@@ -185,6 +189,9 @@ class Executable:
         self._donated_set = frozenset(self.donated)
         self._static_literals = [val for _, val in self._literal_slots]
         self._plan_memo()
+        for slot, nbytes in self._zeroed.items():
+            self._persist[slot] = cl.Buffer(device.context, cl.mem_flags.READ_WRITE | cl.mem_flags.COPY_HOST_PTR,
+                                            hostbuf=np.zeros(max(nbytes, 1), np.uint8))
         self._plan_liveness()
         self._prepare_static()
 

@@ -65,11 +65,13 @@ _OPERAND = re.compile(r"\ba(\d+)\b")
 def _operand_name(names: list, m: re.Match) -> str:
     return names[int(m.group(1))]
 
-def body_statements(body: FusedBody) -> tuple:
-    """OpenCL C statements computing every member of ``body`` from ``a<i>`` (its inputs).
+def body_statements(body: FusedBody, in_names: list | None = None, prefix: str = "t") -> tuple:
+    """OpenCL C statements computing every member of ``body`` from ``a<i>`` (its inputs), or
+    from the C names ``in_names[i]``; intermediates are named ``<prefix><k>``.
 
     Returns (statements, {Var: C name of its value}); literals are inlined.
     """
+    in_names = in_names or [f"a{i}" for i in range(len(body.invars))]
     index = {v: i for i, v in enumerate(body.invars)}
     names: dict = {}
     stmts = []
@@ -84,15 +86,15 @@ def body_statements(body: FusedBody) -> tuple:
             elif x in names:
                 operand_names.append(names[x])
             else:
-                operand_names.append(f"a{index[x]}")
+                operand_names.append(in_names[index[x]])
         expr = e.primitive.ew_expr([x.aval for x in e.inputs], **e.params)
         expr = _OPERAND.sub(functools.partial(_operand_name, operand_names), expr)
         out = e.out_binders[0]
         ct = dtypes.c_compute(out.aval.dtype)
-        stmts.append(f"const {ct} t{k} = ({ct})({expr});")
-        names[out] = f"t{k}"
+        stmts.append(f"const {ct} {prefix}{k} = ({ct})({expr});")
+        names[out] = f"{prefix}{k}"
     for v in body.invars:  # an input returned as is
-        names.setdefault(v, f"a{index[v]}")
+        names.setdefault(v, in_names[index[v]])
     return stmts, names
 
 

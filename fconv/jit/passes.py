@@ -1,7 +1,11 @@
-"""IR passes run before lowering: dead-code elimination and common-subexpression elimination."""
+"""IR passes run before lowering: dead-code and common-subexpression elimination, and the
+canonicalisations that let fusion see through autodiff's bookkeeping (reshape chains,
+constant fills)."""
 from __future__ import annotations
 
-from ..core.jaxpr import Jaxpr, Literal, Var
+import numpy as np
+
+from ..core.jaxpr import Jaxpr, JaxprEqn, Literal, Var
 
 
 def dce(jaxpr: Jaxpr) -> Jaxpr:
@@ -44,11 +48,64 @@ def cse(jaxpr: Jaxpr) -> Jaxpr:
     return Jaxpr(jaxpr.constvars, jaxpr.invars, eqns, outvars)
 
 
+def _substituted(x, subst: dict):
+    return subst.get(x, x) if isinstance(x, Var) else x
+
+
+def simplify_reshapes(jaxpr: Jaxpr) -> Jaxpr:
+    """A reshape of a reshape reads the first one's input; a reshape back to its input's shape
+    is that input (autodiff's ``(C,) -> (1, C, 1, 1) -> (C,)`` round trips vanish)."""
+    subst: dict = {}
+    origin: dict = {}   # reshape output -> the var the reshape chain starts from
+    eqns = []
+    for e in jaxpr.eqns:
+        ins = [_substituted(x, subst) for x in e.inputs]
+        if e.primitive.name == "reshape" and isinstance(ins[0], Var):
+            base = origin.get(ins[0], ins[0])
+            out = e.out_binders[0]
+            if tuple(base.aval.shape) == tuple(out.aval.shape) and base.aval.dtype == out.aval.dtype:
+                subst[out] = base
+                continue
+            origin[out] = base
+            ins = [base]
+        eqns.append(JaxprEqn(e.primitive, ins, e.params, e.out_binders))
+    outvars = [_substituted(v, subst) for v in jaxpr.outvars]
+    return dce(Jaxpr(jaxpr.constvars, jaxpr.invars, eqns, outvars))
+
+
+_FILLS = ("broadcast_to", "reshape", "convert_element_type")
+
+
+def fold_constant_fills(jaxpr: Jaxpr) -> Jaxpr:
+    """An array that is one number everywhere (a broadcast, reshape or conversion of a literal:
+    the ``1.0`` seed of ``grad``, a zero cotangent) is that literal to the elementwise
+    equations that read it (they broadcast scalars), so no kernel fills it."""
+    lits: dict = {}
+    eqns = []
+    for e in jaxpr.eqns:
+        if e.primitive.name in _FILLS and isinstance(_substituted(e.inputs[0], lits), Literal):
+            out = e.out_binders[0]
+            val = _substituted(e.inputs[0], lits).val
+            lits[out] = Literal(np.asarray(val).astype(out.aval.dtype))
+        ew = e.primitive.ew_expr is not None and e.primitive.literal_operands
+        ins = [_substituted(x, lits) if ew else x for x in e.inputs]
+        if ew and all(isinstance(x, Literal) for x in ins) and not all(isinstance(x, Literal) for x in e.inputs):
+            ins = list(e.inputs)   # keep one array operand: the output's shape comes from it
+        eqns.append(JaxprEqn(e.primitive, ins, e.params, e.out_binders))
+    return dce(Jaxpr(jaxpr.constvars, jaxpr.invars, eqns, jaxpr.outvars))
+
+
 def optimize(jaxpr: Jaxpr, fuse: bool = True) -> Jaxpr:
-    """The pass pipeline jit runs: CSE, DCE, elementwise fusion, then epilogue fusion."""
-    jaxpr = dce(cse(jaxpr))
+    """The pass pipeline jit runs: CSE, DCE, elementwise fusion, reduction fusion, then
+    epilogue fusion."""
+    jaxpr = fold_constant_fills(simplify_reshapes(dce(cse(jaxpr))))
     if fuse:
+        from .. import config
         from .epilogue import fuse_epilogues
         from .fusion import fuse_elementwise
-        jaxpr = fuse_epilogues(fuse_elementwise(jaxpr))
+        from .reduce_fusion import fuse_into_consumers, fuse_reductions
+        jaxpr = fuse_elementwise(jaxpr)
+        if not config.enabled("FCONV_NO_REDUCE_FUSION"):
+            jaxpr = fuse_into_consumers(fuse_reductions(jaxpr))
+        jaxpr = fuse_epilogues(jaxpr)
     return jaxpr

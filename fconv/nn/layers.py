@@ -35,6 +35,7 @@ from .. import random
 from ..conv.spec import int_pair
 from ..core.trace import Tracer
 from ..ops.matmul import matmul_p
+from ..ops.reduce import moments_p
 from ..runtime.array import Array
 from ._checks import as_array
 from .initializers import fan_in, uniform_init
@@ -234,11 +235,11 @@ def batch_norm(params, state, x, *, training, momentum=0.1, eps=1e-5):
         if n < 2:
             raise ValueError(f"batch_norm: training needs more than one value per channel, "
                              f"x has shape {tuple(x.shape)}")
-        mean = fnp.mean(xc, axis=axes)
-        d = xc - fnp.reshape(mean, bshape)
-        var = fnp.mean(d * d, axis=axes)
+        # one pass (shifted sums, Chan's combination): sound for large means, one launch under jit
+        mean, var = moments_p.bind(xc, axes=tuple(axes))
         inv = 1.0 / fnp.sqrt(var + float(eps))
-        y = d * fnp.reshape(inv * fnp.astype(params["scale"], cdt), bshape) + col(params["bias"])
+        y = (xc - fnp.reshape(mean, bshape)) * fnp.reshape(inv * fnp.astype(params["scale"], cdt), bshape) \
+            + col(params["bias"])
         m = float(momentum)
         sdt = state["mean"].dtype
         # (1 - m) * running + m * batch, written as one chain (one fused kernel per stat)

@@ -8,6 +8,9 @@ Shapes::
     reduce_prod[axes]  like reduce_sum (an empty axis gives 1; bool multiplies as int32)
     argmax[axis, index_dtype]   x -> x.shape without ``axis``, int32; the first maximum wins
                                 and NaN counts as the maximum (as in NumPy)
+    moments[axes]      x (floating) -> (mean, var), each x.shape without ``axes``: the mean and
+                       the population variance (ddof 0) in one pass (shifted sums combined
+                       with Chan's formula, ``fconv.codegen.reduction``); NaN for an empty axis
 
 ``axes`` is a sorted tuple of distinct non-negative ints (fconv.numpy normalises
 user axes). Accumulation: float16 and float32 in float, float64 in double,
@@ -58,6 +61,7 @@ reduce_max_p = Primitive("reduce_max")
 reduce_min_p = Primitive("reduce_min")
 reduce_prod_p = Primitive("reduce_prod")
 argmax_p = Primitive("argmax")
+moments_p = Primitive("moments", multiple_results=True)
 
 
 # ------------------------------------------------------------------ shape rules
@@ -134,6 +138,15 @@ def _argmax_abstract(x: ShapedArray, *, axis: int, index_dtype) -> ShapedArray:
     if x.shape[axis] == 0:
         raise ValueError(f"argmax: cannot take the argmax over the empty axis {axis} of shape {x.shape}")
     return ShapedArray(_reduced_shape(x.shape, (axis,)), dtypes.int32)
+
+
+@moments_p.def_abstract_eval
+def _moments_abstract(x: ShapedArray, *, axes: tuple) -> list:
+    if not dtypes.is_float(x.dtype):
+        raise TypeError(f"moments: x must be floating point, got {x.dtype} (shape {x.shape})")
+    axes = check_axes("moments", axes, x.shape)
+    out = ShapedArray(_reduced_shape(x.shape, axes), x.dtype)
+    return [out, out]
 
 
 # ------------------------------------------------------------------ lowering
@@ -373,6 +386,20 @@ def _argmax_lower(ctx, *, axis: int, index_dtype):
     return plan
 
 
+@moments_p.def_lowering
+def _moments_lower(ctx, *, axes: tuple):
+    from ..codegen.elementwise import contiguous_strides
+    from ..codegen.reduction import Reduction, plan_fused_reduction
+    x, y = ctx.avals_in[0], ctx.avals_out[0]
+    if y.size == 0:
+        return KernelPlan()
+    return plan_fused_reduction(
+        "moments", x.shape, axes, [x.dtype], [contiguous_strides(x.shape)], [ctx.ins[0]], [],
+        [Reduction("moments", "a0")], _ACC[np.dtype(x.dtype)], [], [], [], [],
+        [y.dtype, y.dtype], ["r0m", "r0v"], list(ctx.outs), ctx.device, ctx.temp,
+        note=f"moments {x.shape} over {axes}")
+
+
 # ------------------------------------------------------------------ VJPs
 # rule(ct, *primals, out, **params) -> one cotangent per primal (None: zero / not differentiable)
 
@@ -426,11 +453,27 @@ def _prod_vjp(ct, x, out, *, axes: tuple):
     return (mul(others, broadcast_to(reshape(ct, kshape), x.shape)),)
 
 
+@moments_p.def_vjp
+def _moments_vjp(cts, x, *, out, axes: tuple):
+    """d mean / dx = 1/n; d var / dx = 2 (x - mean) / n (n: the reduced elements)."""
+    from .elementwise import add, mul, sub
+    from .shape import broadcast_to, reshape
+    ct_mean, ct_var = cts
+    n = math.prod(x.shape[a] for a in axes)
+    kshape = _keepdims_shape(x.shape, axes)
+
+    def back(v):
+        return broadcast_to(reshape(v, kshape), x.shape)
+    dx = add(mul(back(ct_mean), 1.0 / max(n, 1)),
+             mul(mul(back(ct_var), 2.0 / max(n, 1)), sub(x, back(out[0]))))
+    return (dx,)
+
+
 @argmax_p.def_vjp
 def _argmax_vjp(ct, x, out, *, axis: int, index_dtype):
     """An index is piecewise constant: no gradient."""
     return (None,)
 
 
-__all__ = ["reduce_sum_p", "reduce_max_p", "reduce_min_p", "reduce_prod_p", "argmax_p", "check_axes",
+__all__ = ["reduce_sum_p", "reduce_max_p", "reduce_min_p", "reduce_prod_p", "argmax_p", "moments_p", "check_axes",
            "split_passes", "plan_axis"]

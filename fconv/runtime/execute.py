@@ -6,6 +6,7 @@ launches once and replays them.
 """
 from __future__ import annotations
 
+import numpy as np
 import pyopencl as cl
 
 from .launch import Buf, GeneratedSource, KernelPlan, Launch
@@ -36,6 +37,9 @@ def run_plan(queue: cl.CommandQueue, plan: KernelPlan, buffers: dict, allocator=
         nbytes = max(int(nbytes), 1)
         bufs[name] = allocator(nbytes) if allocator is not None else cl.Buffer(
             queue.context, cl.mem_flags.READ_WRITE, nbytes)
+    for name, nbytes in plan.zeroed.items():
+        bufs[name] = cl.Buffer(queue.context, cl.mem_flags.READ_WRITE | cl.mem_flags.COPY_HOST_PTR,
+                               hostbuf=np.zeros(max(int(nbytes), 1), np.uint8))
     for launch in plan.launches:
         if any(g == 0 for g in launch.global_size):
             continue

@@ -80,9 +80,14 @@ class Launch:
 
 @dataclass
 class KernelPlan:
-    """Launches plus the temporaries (name -> bytes) they use."""
+    """Launches plus the temporaries (name -> bytes) they use.
+
+    ``zeroed``: buffers (name -> bytes) that start as zeros and that the launches leave as
+    zeros (a fused reduction's tile counters): made once and kept by the executable.
+    """
     launches: list = field(default_factory=list)
     temps: dict = field(default_factory=dict)
+    zeroed: dict = field(default_factory=dict)
     info: dict = field(default_factory=dict)  # e.g. {"strategy": ..., "reason": ...} for plans
 
     def extend(self, other: "KernelPlan") -> "KernelPlan":
@@ -91,4 +96,5 @@ class KernelPlan:
             if k in self.temps and self.temps[k] != v:
                 raise ValueError(f"temp {k!r} declared twice with different sizes")
             self.temps[k] = v
+        self.zeroed.update(other.zeroed)
         return self
