@@ -221,6 +221,7 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=16)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--device", default=None)
+    ap.add_argument("--profile", action="store_true", help="also print fconv's slowest kernels per net")
     args = ap.parse_args()
     import fconv as fc
     from fconv.runtime.device import select_device
@@ -258,6 +259,9 @@ def main() -> None:
         label = f"ResNet-{args.depth} w{args.width}" if net == "resnet" else "MobileNetV2-style"
         print(f"| {label} | {f_ms:.2f} | {kms:.2f} | {launches} | {ffirst:.1f} | {t_ms:.2f} | {f_ms / t_ms:.2f} |",
               flush=True)
+        if args.profile:
+            with fc.default_device_scope(dev):
+                print("\n" + step.lower(*carry, x, y).profile(*carry, x, y, top=12) + "\n", flush=True)
 
 
 if __name__ == "__main__":

@@ -351,6 +351,33 @@ def kernel_source(name: str, shape: tuple, axes: tuple, in_dtypes: list, in_stri
     return "\n".join(src) + "\n"
 
 
+def merge_dims(shape: tuple, axes: tuple, in_strides: list, fin_strides: list) -> tuple:
+    """The iteration space with size-1 dims dropped and neighbours of one kind (both reduced or
+    both kept) merged where every operand walks them as one (``N, C, H, W`` over ``0, 2, 3`` is
+    ``N, C, HW``; a whole-array sum one dim): fewer index divisions per element.
+
+    Returns (shape, axes, in_strides, fin_strides) of the merged space.
+    """
+    dims = [d for d in range(len(shape)) if shape[d] != 1]
+    kept_pos = {d: i for i, d in enumerate(d for d in range(len(shape)) if d not in axes)}
+    groups: list = []   # [[dims...], reduced]
+    for d in dims:
+        red = d in axes
+        if groups and groups[-1][1] == red:
+            prev = groups[-1][0][-1]
+            ok = all(st[prev] == st[d] * shape[d] for st in in_strides) and (
+                red or all(fs[kept_pos[prev]] == fs[kept_pos[d]] * shape[d] for fs in fin_strides))
+            if ok:
+                groups[-1][0].append(d)
+                continue
+        groups.append([[d], red])
+    new_shape = tuple(math.prod(shape[d] for d in g) for g, _ in groups)
+    new_axes = tuple(i for i, (_, red) in enumerate(groups) if red)
+    new_in = [[st[g[-1]] for g, _ in groups] for st in in_strides]
+    new_fin = [[fs[kept_pos[g[-1]]] for g, red in groups if not red] for fs in fin_strides]
+    return new_shape, new_axes, new_in, new_fin
+
+
 def plan_fused_reduction(name: str, shape: tuple, axes: tuple, in_dtypes: list, in_strides: list,
                          in_refs: list, stmts: list, reds: list, acc_dtype,
                          fin_dtypes: list, fin_strides: list, fin_refs: list, fin_stmts: list,
@@ -365,6 +392,7 @@ def plan_fused_reduction(name: str, shape: tuple, axes: tuple, in_dtypes: list, 
     for r in reds:
         if r.kind not in KINDS:
             raise ValueError(f"fused reduction: unknown kind {r.kind!r}")
+    shape, axes, in_strides, fin_strides = merge_dims(tuple(shape), tuple(axes), in_strides, fin_strides)
     kept = [shape[d] for d in range(len(shape)) if d not in axes]
     O, R = math.prod(kept), math.prod(shape[d] for d in axes)
     last_reduced = bool(shape) and (len(shape) - 1) in axes
