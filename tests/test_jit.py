@@ -423,7 +423,8 @@ pool.free_held()
 base = pool.managed_bytes
 y = f(x, ws)
 fc.block_until_ready(y)
-print(pool.managed_bytes - base, float(np.asarray(y).sum()))
+kept = f.lower(x, ws).executable.owned_bytes     # intermediates the executable keeps
+print(pool.managed_bytes - base + kept, float(np.asarray(y).sum()))
 """
 
 

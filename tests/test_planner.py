@@ -132,3 +132,18 @@ def test_shipped_database_names_real_strategies_and_tiles():
             assert choice in CONFIGS
         else:
             assert choice in planner.CONV_STRATEGIES
+
+
+def test_cost_model_counts_launches(tmp_path, monkeypatch, cpu_device):
+    """Each launch costs the program time (issue 15): priced high, the fewest launches win."""
+    monkeypatch.setenv("FCONV_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("FCONV_AUTOTUNE_SHIPPED", "0")
+    s = spec((2, 16, 16, 16), (16, 16, 3, 3), padding=1)
+    name, why = planner.choose(s, "forward", "float32", device=cpu_device)
+    assert "launch" in why, why
+    counts = {c: planner._launch_count(cpu_device, s, "forward", "float32", c, None)
+              for c in planner.candidates(s, "forward") if c != "naive"}
+    monkeypatch.setitem(cost.LAUNCH_MS, "cpu", 1000.0)
+    name, why = planner.choose(s, "forward", "float32", device=cpu_device)
+    assert counts[name] == min(counts.values()), (name, counts, why)
+    assert max(counts.values()) > min(counts.values())   # the case tells strategies apart

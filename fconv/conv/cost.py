@@ -19,6 +19,17 @@ EFFICIENCY = {
 }
 
 
+# what one more kernel launch costs a program, ms: the host's enqueue (measured ~7-10 µs on
+# NVIDIA's and Intel's OpenCL from Python) and the device's gap between kernels. In a
+# jitted training step of small convolutions the launches, not the FLOPs, set the time.
+LAUNCH_MS = {"cpu": 0.010, "gpu": 0.010}
+
+
+def launch_ms(profile) -> float:
+    """The cost model's price of one launch on ``profile``'s kind of device."""
+    return LAUNCH_MS["gpu" if profile.kind == "gpu" else "cpu"]
+
+
 def _bytes(spec: ConvSpec, itemsize: int) -> dict:
     x = spec.N * spec.C * spec.H * spec.W
     w = spec.O * spec.CG * spec.KH * spec.KW

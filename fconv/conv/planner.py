@@ -147,11 +147,25 @@ def choose(spec: ConvSpec, direction: str, dtype, requested: str = "auto", devic
             return s, why
     prof = device.profile
     itemsize = dtypes.itemsize(dtype)
-    est = {s: cost.estimate_ms(s, spec, direction, prof, itemsize) for s in fast}
+    launches = {s: _launch_count(device, spec, direction, dtype, s, precision) for s in fast}
+    est = {s: cost.estimate_ms(s, spec, direction, prof, itemsize) + launches[s] * cost.launch_ms(prof)
+           for s in fast}
     best = min(est, key=lambda s: (est[s], CONV_STRATEGIES.index(s)))
-    others = ", ".join(f"{k} {v:.2f}" for k, v in sorted(est.items(), key=lambda kv: kv[1]) if k != best)
-    return best, (f"cost model: {best} est. {est[best]:.2f} ms" + (f" (vs {others} ms)" if others else "")
-                  + f" on {prof.peak_gflops:.0f} GFLOP/s, {prof.bandwidth_gbs:.0f} GB/s")
+    others = ", ".join(f"{k} {v:.3f}" for k, v in sorted(est.items(), key=lambda kv: kv[1]) if k != best)
+    return best, (f"cost model: {best} est. {est[best]:.3f} ms with its {launches[best]} launch(es)"
+                  + (f" (vs {others} ms)" if others else "")
+                  + f" on {prof.peak_gflops:.0f} GFLOP/s, {prof.bandwidth_gbs:.0f} GB/s, "
+                  f"{cost.launch_ms(prof) * 1e3:.0f} µs per launch")
+
+
+def _launch_count(device, spec: ConvSpec, direction: str, dtype, strategy: str, precision) -> int:
+    """Launches of ``strategy``'s plan for this conv (planning builds nothing); 1 if it cannot
+    say."""
+    names = {r: r for r in spec.roles(direction).names}
+    try:
+        return max(1, len(plan(device, spec, direction, dtype, strategy, names, precision=precision).launches))
+    except (ValueError, NotImplementedError):
+        return 1
 
 
 # relative error a caller accepts, in units of the dtype's epsilon: "highest" is strict;

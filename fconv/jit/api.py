@@ -286,7 +286,8 @@ class JitWrapped:
         t1 = time.perf_counter()
         from .passes import optimize
         jaxpr = optimize(jaxpr)
-        exe = Executable(jaxpr, sig.device, donated=self._donated_positions(sig, len(consts)))
+        exe = Executable(jaxpr, sig.device, donated=self._donated_positions(sig, len(consts)),
+                         own_intermediates=True)
         t2 = time.perf_counter()
         entry = (ClosedJaxpr(jaxpr, consts, sig.in_tree, store["tree"]), exe)
         if config.enabled("FCONV_LOG_COMPILES"):

@@ -110,8 +110,12 @@ class Executable:
     executable between ``x * 0.5`` and ``x * 0.25``).
     """
 
-    def __init__(self, jaxpr: Jaxpr, device, donated: tuple = ()):
+    def __init__(self, jaxpr: Jaxpr, device, donated: tuple = (), own_intermediates: bool = False):
         self.jaxpr = jaxpr
+        # jit: intermediates are buffers of this executable, planned by liveness, made on the
+        # first call and bound to their kernel arguments once; a call then sets only the
+        # inputs and outputs. Eager one-equation executables draw theirs from the pool.
+        self.own_intermediates = own_intermediates
         self.donated = tuple(donated)  # positions in run()'s args whose buffers outputs may take
         self.device = device
         self.steps: list[_Step] = []
@@ -193,6 +197,7 @@ class Executable:
             self._persist[slot] = cl.Buffer(device.context, cl.mem_flags.READ_WRITE | cl.mem_flags.COPY_HOST_PTR,
                                             hostbuf=np.zeros(max(nbytes, 1), np.uint8))
         self._plan_liveness()
+        self._plan_owned()
         self._prepare_static()
 
     def _plan_memo(self):
@@ -230,6 +235,7 @@ class Executable:
                 first.setdefault(b.slot, i)
                 last[b.slot] = i
         keep = {ref.slot for ref in self.out_refs if isinstance(ref, SlotOutput)}
+        self._keep = keep
         n = len(self.steps)
         self._alloc_at: list[list[int]] = [[] for _ in range(n)]
         self._free_at: list[list[int]] = [[] for _ in range(n)]
@@ -264,6 +270,53 @@ class Executable:
                     break
         self._first_take = min((i for i in range(n) if self._take[i]), default=-1)
 
+    def _plan_owned(self) -> None:
+        """With ``own_intermediates``: which intermediates share a buffer (greedy by first use;
+        a buffer is free again after its slot's last launch, the queue being in order), and
+        per launch the buffer arguments still set per call (inputs, outputs, donations)."""
+        self._owned_of: dict[int, int] = {}   # slot -> index into self._owned_sizes
+        self._owned_sizes: list[int] = []
+        self._owned: list | None = None       # the buffers, made on the first call
+        self._bound = False
+        if not self.own_intermediates:
+            self._dynamic_args = [st.buffer_args for st in self.steps]
+            return
+        freed: list[int] = []                 # owned buffers free for reuse
+        for n in range(len(self.steps)):
+            for slot in list(self._alloc_at[n]):
+                if slot in self._keep:
+                    continue
+                need = self._sizes[slot]
+                fits = [b for b in freed if self._owned_sizes[b] >= need]
+                if fits and self.reuse_buffers:
+                    b = min(fits, key=lambda b: self._owned_sizes[b])
+                    freed.remove(b)
+                else:
+                    b = len(self._owned_sizes)
+                    self._owned_sizes.append(need)
+                self._owned_of[slot] = b
+                self._alloc_at[n].remove(slot)
+            for slot in self._free_at[n]:
+                if slot in self._owned_of:
+                    freed.append(self._owned_of[slot])
+            self._free_at[n] = [s for s in self._free_at[n] if s not in self._owned_of]
+        static = set(self._owned_of) | set(self._persist)
+        self._dynamic_args = [tuple(b for b in st.buffer_args if b.slot not in static) for st in self.steps]
+
+    def _bind_owned(self, bufs: list) -> None:
+        """Make the owned buffers and set every argument that never changes (once)."""
+        if self._owned is None:
+            self._owned = [cl.Buffer(self.device.context, cl.mem_flags.READ_WRITE, max(n, 1))
+                           for n in self._owned_sizes]
+        for slot, b in self._owned_of.items():
+            bufs[slot] = self._owned[b]
+        if not self._bound:
+            for st in self.steps:
+                for a in st.buffer_args:
+                    if a.slot in self._owned_of or a.slot in self._persist:
+                        st.kernel.set_arg(a.index, bufs[a.slot])
+            self._bound = True
+
     def _resolve(self, name):
         while name in self._alias_of:
             name = self._alias_of[name]
@@ -295,6 +348,11 @@ class Executable:
         return info.get("strategy"), info.get("reason", "")
 
     @property
+    def owned_bytes(self) -> int:
+        """Device memory the executable keeps for its intermediates (``own_intermediates``)."""
+        return sum(self._owned_sizes)
+
+    @property
     def n_launches(self) -> int:
         return len(self.steps)
 
@@ -312,6 +370,13 @@ class Executable:
         if self.donated:
             self._check_donation(args)
         with self.device.launch_lock:
+            if queue is not None and queue is not self.device.queue and self.own_intermediates:
+                # the kept buffers are reused by every call: one queue at a time
+                self.device.queue.finish()
+                try:
+                    return self._replay(args, literal_values, queue, events)
+                finally:
+                    queue.finish()
             return self._replay(args, literal_values, queue, events)
 
     def _check_donation(self, args: list) -> None:
@@ -343,7 +408,11 @@ class Executable:
         for i, b in self._persist.items():
             if b is None:
                 b = self._persist[i] = cl.Buffer(dev.context, cl.mem_flags.READ_WRITE, sizes[i])
+                self._bound = False   # a new kept buffer: bind it
             bufs[i] = b
+        if self.own_intermediates:
+            self._bind_owned(bufs)
+        dynamic = self._dynamic_args
         memo, memo_last = self._memo, self._memo_last
         lits = self._static_literals if literal_values is None else literal_values
         queue = queue or dev.queue
@@ -367,7 +436,7 @@ class Executable:
                     continue  # same input arrays (immutable) as last call: results still valid
                 memo_last.pop(n, None)   # invalid until this launch is enqueued
             k = st.kernel
-            for b in st.buffer_args:
+            for b in dynamic[n]:
                 k.set_arg(b.index, bufs[b.slot])
             for li in st.literal_args:
                 k.set_arg(li.index, np.asarray(lits[li.literal], dtype=li.dtype)[()])
