@@ -278,6 +278,7 @@ class Executable:
         self._owned_sizes: list[int] = []
         self._owned: list | None = None       # the buffers, made on the first call
         self._bound = False
+        self._literals_bound = False
         if not self.own_intermediates:
             self._dynamic_args = [st.buffer_args for st in self.steps]
             return
@@ -410,8 +411,20 @@ class Executable:
                 b = self._persist[i] = cl.Buffer(dev.context, cl.mem_flags.READ_WRITE, sizes[i])
                 self._bound = False   # a new kept buffer: bind it
             bufs[i] = b
+        static_lits = False
         if self.own_intermediates:
             self._bind_owned(bufs)
+            # the program's own literals are kernel arguments that never change: set once
+            if literal_values is None:
+                if not self._literals_bound:
+                    for st in self.steps:
+                        for li in st.literal_args:
+                            st.kernel.set_arg(li.index, np.asarray(self._static_literals[li.literal],
+                                                                   dtype=li.dtype)[()])
+                    self._literals_bound = True
+                static_lits = True
+            else:
+                self._literals_bound = False
         dynamic = self._dynamic_args
         memo, memo_last = self._memo, self._memo_last
         lits = self._static_literals if literal_values is None else literal_values
@@ -438,8 +451,9 @@ class Executable:
             k = st.kernel
             for b in dynamic[n]:
                 k.set_arg(b.index, bufs[b.slot])
-            for li in st.literal_args:
-                k.set_arg(li.index, np.asarray(lits[li.literal], dtype=li.dtype)[()])
+            if not static_lits:
+                for li in st.literal_args:
+                    k.set_arg(li.index, np.asarray(lits[li.literal], dtype=li.dtype)[()])
             ev = cl.enqueue_nd_range_kernel(queue, k, st.gsize, st.lsize)
             if ins is not None:
                 memo_last[n] = ins
