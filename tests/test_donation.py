@@ -41,3 +41,15 @@ def test_without_donation_inputs_survive(cpu_device):
     p = fnp.ones((4,))
     step(p)
     np.testing.assert_allclose(np.asarray(p), 1.0)
+
+
+def test_donation_into_a_horizontal_merge_stays_within_its_group(cpu_device):
+    # one launch computes both outputs (horizontal fusion); out "a" must not take the buffer of
+    # the donated p["b"], which another group of the same launch still reads
+    step = fc.jit(lambda p, g: {"a": g["a"] * 2.0, "b": p["b"] + 1.0}, donate_argnums=(0,))
+    for _ in range(3):
+        p = {"b": fnp.arange(4096.0)}
+        g = {"a": fnp.ones((4096,))}
+        q = step(p, g)
+        np.testing.assert_allclose(np.asarray(q["a"]), 2.0)
+        np.testing.assert_allclose(np.asarray(q["b"]), np.arange(4096.0) + 1)

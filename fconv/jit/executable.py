@@ -262,7 +262,7 @@ class Executable:
                 if slot in taken or slot < self._n_inputs or slot not in first:
                     continue
                 same = self._slot_avals[slot] == self._slot_avals[d]
-                in_place = (first[slot] == last_read and same and self.steps[last_read].launch.elementwise)
+                in_place = first[slot] == last_read and same and self._in_place_ok(self.steps[last_read], slot, d)
                 if same and (first[slot] > last_read or in_place):
                     self._alloc_at[first[slot]].remove(slot)
                     self._take[first[slot]].append((slot, d))
@@ -318,6 +318,18 @@ class Executable:
                         st.kernel.set_arg(a.index, bufs[a.slot])
             self._bound = True
 
+    @staticmethod
+    def _in_place_ok(step, out_slot: int, in_slot: int) -> bool:
+        """Whether ``step`` may write ``out_slot`` into ``in_slot``'s buffer: each element is
+        read and written by one work-item only (within one group of a horizontal merge)."""
+        if step.launch.elementwise:
+            return True
+        for group in step.launch.elementwise_groups:
+            slots = {b.slot for b in step.buffer_args if b.index in group}
+            if out_slot in slots and in_slot in slots:
+                return True
+        return False
+
     def _resolve(self, name):
         while name in self._alias_of:
             name = self._alias_of[name]
@@ -339,8 +351,8 @@ class Executable:
         if step.launch.primitives:
             return list(step.launch.primitives)
         e = self.jaxpr.eqns[step.eqn_index]
-        body = e.params.get("body") if e.primitive.name == "fused_elementwise" else None
-        return body.primitives if body is not None else [e.primitive.name]
+        body = e.params.get("body")   # fused groups, reductions, horizontal merges: their members
+        return list(body.primitives) if hasattr(body, "primitives") else [e.primitive.name]
 
     def step_strategy(self, step) -> tuple:
         """(strategy, reason) of the convolution a launch belongs to, else (None, "")."""

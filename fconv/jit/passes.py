@@ -96,8 +96,8 @@ def fold_constant_fills(jaxpr: Jaxpr) -> Jaxpr:
 
 
 def optimize(jaxpr: Jaxpr, fuse: bool = True) -> Jaxpr:
-    """The pass pipeline jit runs: CSE, DCE, elementwise fusion, reduction fusion, then
-    epilogue fusion."""
+    """The pass pipeline jit runs: CSE, DCE, canonicalisation, elementwise fusion, reduction
+    fusion, epilogue fusion, then horizontal fusion."""
     jaxpr = fold_constant_fills(simplify_reshapes(dce(cse(jaxpr))))
     if fuse:
         from .. import config
@@ -108,4 +108,7 @@ def optimize(jaxpr: Jaxpr, fuse: bool = True) -> Jaxpr:
         if not config.enabled("FCONV_NO_REDUCE_FUSION"):
             jaxpr = fuse_into_consumers(fuse_reductions(jaxpr))
         jaxpr = fuse_epilogues(jaxpr)
+        if not config.enabled("FCONV_NO_REDUCE_FUSION"):
+            from .horizontal import fuse_horizontal
+            jaxpr = fuse_horizontal(jaxpr)
     return jaxpr

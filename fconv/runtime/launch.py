@@ -72,6 +72,9 @@ class Launch:
     # an elementwise kernel over flat operands: element i is read and written by work-item i
     # only, so an output may share a same-shaped input's buffer (donation)
     elementwise: bool = False
+    # several elementwise groups in one launch (horizontal fusion): the argument indices of
+    # each; an output may share a same-shaped input's buffer only within one group
+    elementwise_groups: tuple = ()
     # the temporaries this launch writes, declaring them a pure function of its other buffer
     # arguments (a weight transform): when those are the same arrays as in the previous call
     # of a compiled program, the launch is skipped and its results reused
