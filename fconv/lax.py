@@ -199,7 +199,8 @@ def conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, padding_m
     refuses it; the odd pad at the bottom/right), ``"SAME_LOWER"`` (the odd pad
     at the top/left) or ``"VALID"``. ``padding_mode``: ``"zeros"`` (default),
     ``"reflect"``, ``"replicate"`` or ``"circular"`` (PyTorch's ``nn.Conv2d``
-    modes; one padding launch before the conv, its gradient one launch).
+    modes; one padding launch before the conv — under jit it also computes the
+    elementwise work making x — its gradient one launch).
     A zero-size batch, channel count or spatial size, or a kernel wider than the padded
     input, gives an empty result (JAX's output size, clipped at 0), or the bias where the
     output still has positions.

@@ -226,3 +226,24 @@ def test_keywords_fconv_spells_otherwise_say_so(cpu_device, call, words):
         call(x, w)
     for word in words:
         assert word in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_padding_fuses_with_its_elementwise_producer(cpu_device, mode):
+    """relu(x * s + 1) padded by ``mode`` then convolved: the padding kernel computes the
+    activation at each source cell (no unpadded intermediate), jit == eager, and the gradient."""
+    rng = np.random.default_rng(7)
+    x = _dev(rng.standard_normal((2, 3, 7, 6)))
+    w = _dev(rng.standard_normal((4, 3, 3, 3)))
+    s = _dev(rng.standard_normal((1, 3, 1, 1)))
+
+    def f(x, w, s):
+        return lax.conv2d(fnp.maximum(x * s + 1.0, 0.0), w, padding=((2, 1), (1, 2)), padding_mode=mode)
+    jf = fc.jit(f)
+    prims = [k.primitives for k in jf.lower(x, w, s).kernels]
+    assert len(prims) == 2 and "max" in prims[0], prims      # the pad computed the activation
+    np.testing.assert_allclose(np.asarray(jf(x, w, s)), np.asarray(f(x, w, s)), rtol=1e-5, atol=1e-5)
+    g = fc.grad(lambda x, w, s: fnp.sum(f(x, w, s) ** 2), argnums=(0, 1, 2))
+    for a, b in zip(fc.jit(g)(x, w, s), g(x, w, s)):
+        b = np.asarray(b)
+        np.testing.assert_allclose(np.asarray(a), b, rtol=1e-4, atol=1e-4 * np.abs(b).max())

@@ -48,7 +48,8 @@ def _store(dt: np.dtype, ptr: str, idx: str, val: str) -> str:
 
 
 def kernel_source(name: str, ndim: int, inputs: list, outputs: list, exprs: list,
-                  out_kinds: list | None = None, stmts: list | None = None, dims=None) -> str:
+                  out_kinds: list | None = None, stmts: list | None = None, dims=None,
+                  zero_strides: dict | None = None) -> str:
     """OpenCL C for ``outputs[j] = exprs[j](inputs)`` over an ``ndim``-d iteration space.
 
     ``stmts``: statements placed between the loads and the stores (fused
@@ -76,7 +77,9 @@ def kernel_source(name: str, ndim: int, inputs: list, outputs: list, exprs: list
         else:
             params.append(f"const int off{i}")
             params += [f"const int st{i}_{k}" for k in range(ndim)]
-            idx = f"(off{i}" + "".join(f" + ix{k} * st{i}_{k}" for k in range(ndim)) + ")"
+            zero = (zero_strides or {}).get(i, ())   # broadcast dims: left out, so a value constant
+            idx = f"(off{i}" + "".join(f" + ix{k} * st{i}_{k}" for k in range(ndim)   # along a row
+                                      if k not in zero) + ")"                        # is one load
         body.append(f"  const {ct} a{i} = {_load(op.dtype, f'in{i}', idx)};")
     stores = []
     for j, (op, kind) in enumerate(zip(outputs, out_kinds)):
@@ -92,7 +95,18 @@ def kernel_source(name: str, ndim: int, inputs: list, outputs: list, exprs: list
         stores.append("  " + _store(op.dtype, f"out{j}", idx, f"r{j}"))
     params.append("const int n")
     index = []
-    if need_index and ndim:
+    rows = need_index and uses_rows(ndim, dims)
+    if rows:
+        # a 2-D range: rows of the innermost dim; what is constant along a row (a per-channel
+        # scale) is indexed once per row, the same for every lane of a vector
+        index.append("  int rem = get_global_id(1);")
+        index.append(f"  const int ix{ndim - 1} = get_global_id(0);")
+        for k in reversed(range(ndim - 1)):
+            if k == 0:
+                index.append("  const int ix0 = rem;")
+            else:
+                index.append(f"  const int ix{k} = rem % {dims[k]}; rem /= {dims[k]};")
+    elif need_index and ndim:
         index.append("  int rem = gid;")
         for k in reversed(range(ndim)):
             if k == 0:
@@ -103,11 +117,22 @@ def kernel_source(name: str, ndim: int, inputs: list, outputs: list, exprs: list
     if uses_f64:
         src.append("#pragma OPENCL EXTENSION cl_khr_fp64 : enable")
     src.append(f"__kernel void {name}(" + ",\n    ".join(params) + ") {")
-    src.append("  const int gid = get_global_id(0);")
+    if rows:
+        src.append(f"  const int gid = get_global_id(1) * {dims[-1]} + get_global_id(0);")
+    else:
+        src.append("  const int gid = get_global_id(0);")
     src.append("  if (gid >= n) return;")
     src += index + body + ["  " + st for st in (stmts or [])] + stores
     src.append("}")
     return "\n".join(src) + "\n"
+
+
+ROW_MIN = 16   # innermost run long enough to be a dim of its own in the NDRange
+
+
+def uses_rows(ndim: int, dims) -> bool:
+    """Whether a strided kernel over ``dims`` runs as a 2-D range (rows of the last dim)."""
+    return ndim >= 2 and dims is not None and dims[-1] >= ROW_MIN
 
 
 def contiguous_strides(shape) -> list:
@@ -171,7 +196,9 @@ def plan_elementwise(name: str, shape, inputs: list, outputs: list, exprs: list,
         shape2, views2 = ([int(np.prod(shape))] if shape else [1]), []
     ndim = len(shape2) if view_list else 0
     out_kinds = ["strided" if j in out_views else "flat" for j in range(len(outputs))]
-    src = kernel_source(name, ndim, inputs, outputs, exprs, out_kinds, stmts, dims=shape2 if ndim else None)
+    zero = {i: tuple(k for k, st in enumerate(views2[vi]) if st == 0) for vi, i in enumerate(strided_in)}
+    src = kernel_source(name, ndim, inputs, outputs, exprs, out_kinds, stmts, dims=shape2 if ndim else None,
+                        zero_strides=zero)
     args = []
     vi = 0
     for i, (op, ref) in enumerate(zip(inputs, in_refs)):
@@ -191,7 +218,15 @@ def plan_elementwise(name: str, shape, inputs: list, outputs: list, exprs: list,
             vi += 1
     n = int(np.prod(shape)) if shape else 1
     args.append(np.int32(n))
-    launch = Launch(GeneratedSource(name, src), name, (), (n,), None, tuple(args), note=note or name,
+    gsize, lsize = (n,), None
+    if view_list and uses_rows(ndim, shape2):
+        gsize = (shape2[-1], n // shape2[-1])
+        # a row (or a power-of-two part of it) per work-group: measured 1.4-4x faster than the
+        # Intel runtime's own pick for 2-D ranges
+        lanes = shape2[-1] & -shape2[-1]
+        if lanes >= 32:
+            lsize = (min(lanes, 256), 1)
+    launch = Launch(GeneratedSource(name, src), name, (), gsize, lsize, tuple(args), note=note or name,
                     elementwise=not out_views)
     return KernelPlan([launch])
 

@@ -104,7 +104,8 @@ def optimize(jaxpr: Jaxpr, fuse: bool = True) -> Jaxpr:
         from .epilogue import fuse_epilogues
         from .fusion import fuse_elementwise
         from .reduce_fusion import fuse_into_consumers, fuse_reductions
-        jaxpr = fuse_elementwise(jaxpr)
+        from .pad_fusion import fuse_pads
+        jaxpr = fuse_pads(fuse_elementwise(jaxpr))
         if not config.enabled("FCONV_NO_REDUCE_FUSION"):
             jaxpr = fuse_into_consumers(fuse_reductions(jaxpr))
         jaxpr = fuse_epilogues(jaxpr)
