@@ -303,7 +303,8 @@ def test_independent_updates_run_as_one_launch(cpu_device):
     """An optimizer-like update of parameters of several shapes and dtypes: one launch, the
     same numbers as eager execution."""
     rng = np.random.default_rng(4)
-    shapes = [((3, 5), "float32"), ((7,), "float32"), ((2, 3, 4), "float16"), ((6,), "float64"), ((1,), "float32")]
+    shapes = [((3, 5), "float32"), ((7,), "float32"), ((2, 3, 4), "float16"), ((6,), "float64"), ((1,), "float32"),
+              ((1500, 3), "float32")]   # the last spans several rows of the launch, one partly
     ps = [fnp.asarray(rng.standard_normal(s).astype(d)) for s, d in shapes]
     gs = [fnp.asarray(rng.standard_normal(s).astype(d)) for s, d in shapes]
     vs = [fnp.asarray(rng.standard_normal(s).astype(d)) for s, d in shapes]

@@ -2,8 +2,8 @@
 
 After the other fusions, elementwise groups that do not depend on each other — the
 optimizer's update of every parameter, the (C,)-shaped bookkeeping of separate layers —
-are concatenated into one kernel: work-item ``gid`` belongs to group ``g`` when
-``start[g] <= gid < start[g + 1]`` and computes that group's element ``gid - start[g]``.
+are concatenated into one kernel: its rows of work-items are chunks of one group each (a
+constant table maps row to group and first element), so a row's lanes share a branch.
 Only groups whose array operands all have the group's shape (no broadcasting, so an
 element's index is the same in every operand) are merged, and only as many as fit the
 kernel-argument space OpenCL promises. The merged launch runs where its last member
@@ -59,7 +59,7 @@ def _hfused_lower(ctx, *, body: HorizontalBody):
     lines: list = []
     args: list = []
     f64 = any(v.aval.dtype == dtypes.float64 for g in body.groups for v in list(g.invars) + list(g.outvars))
-    start = 0
+    sizes: list = []
     ins = iter(ctx.ins)
     outs = iter(ctx.outs)
     groups = []
@@ -79,23 +79,39 @@ def _hfused_lower(ctx, *, body: HorizontalBody):
             args.append(next(outs))
             stores.append("    " + _store(v.aval.dtype, f"out{g}_{j}", "i", vals[v]))
         groups.append(tuple(range(first_arg, len(args))))
-        cond = "if" if g == 0 else "else if"
-        lines.append(f"  {cond} (gid < {start + n}) {{")
-        lines.append(f"    const int i = gid - {start};")
-        lines += loads + ["    " + s for s in stmts] + stores
-        lines.append("  }")
-        start += n
+        lines.append(f"    case {g}: if (i < {n}) {{")
+        lines += ["  " + ln for ln in loads + ["    " + s for s in stmts] + stores]
+        lines.append("    } break;")
+        sizes.append(n)
+    # work-group rows of CH elements, each within one group (a table says which): the group
+    # is the same for every lane of a row, so a CPU's vectorised lanes never mask one
+    # another's branches (an if-chain on the element index costs every group per element)
+    CH = 1024
+    while sum(-(-n // CH) for n in sizes) > 4096:
+        CH *= 2
+    chunk_group, chunk_base = [], []
+    for g, n in enumerate(sizes):
+        for b in range(0, n, CH):
+            chunk_group.append(g)
+            chunk_base.append(b)
     name = "hfused_" + "_".join(dict.fromkeys(body.primitives))[:40]
     src = ["/* generated: horizontally fused elementwise groups (jit/horizontal.py) */"]
     if f64:
         src.append("#pragma OPENCL EXTENSION cl_khr_fp64 : enable")
+    src.append(f"__constant int chunk_group[{len(chunk_group)}] = {{{', '.join(map(str, chunk_group))}}};")
+    src.append(f"__constant int chunk_base[{len(chunk_base)}] = {{{', '.join(map(str, chunk_base))}}};")
     src.append(f"__kernel void {name}(" + ",\n    ".join(params) + ") {")
-    src.append("  const int gid = get_global_id(0);")
+    src.append("  const int c = get_global_id(1);")
+    src.append("  const int i = chunk_base[c] + get_global_id(0);")
+    src.append("  switch (chunk_group[c]) {")
     src += lines
+    src.append("  }")
     src.append("}")
     text = "\n".join(src) + "\n"
     note = f"{len(body.groups)} elementwise groups in one launch"
-    return KernelPlan([Launch(GeneratedSource(name, text), name, (), (start,), None, tuple(args), note=note,
+    lanes = min(CH, 256)
+    gsize, lsize = (CH, len(chunk_group)), (lanes, 1)
+    return KernelPlan([Launch(GeneratedSource(name, text), name, (), gsize, lsize, tuple(args), note=note,
                               elementwise_groups=tuple(groups))])
 
 
