@@ -493,7 +493,10 @@ class PyTreeDef:
                 return kids
             return f_node(kids, _walk_data(t))
 
-        return rec(self)
+        try:
+            return rec(self)
+        finally:
+            rec = None   # type: ignore[assignment]  # break rec <-> its own cell: no cycle for the gc
 
 
 def _walk_data(t: PyTreeDef):
@@ -638,7 +641,12 @@ def tree_flatten(tree: Any, is_leaf: Callable[[Any], bool] | None = None) -> tup
         aux, children = _one_level(x, kind)
         return PyTreeDef(kind, type(x) if kind >= _NAMEDTUPLE else None, aux, [rec(c) for c in children])
 
-    return leaves, rec(tree)
+    try:
+        return leaves, rec(tree)
+    finally:
+        # a recursive closure is a reference cycle (rec <-> its own cell) that would keep
+        # ``leaves`` — the arrays — alive until the garbage collector runs: break it
+        rec = None   # type: ignore[assignment]
 
 
 def tree_unflatten(treedef: PyTreeDef, leaves: Iterable) -> Any:
@@ -681,7 +689,10 @@ def tree_flatten_with_path(tree: Any, is_leaf: Callable | None = None,
         return PyTreeDef(kind, type(x) if kind >= _NAMEDTUPLE else None, aux,
                          [rec(c, path + (key,)) for key, c in zip(keys, children)])
 
-    treedef = rec(tree, ())
+    try:
+        treedef = rec(tree, ())
+    finally:
+        rec = None   # type: ignore[assignment]  # no cycle holding ``out`` (see tree_flatten)
     return out, treedef
 
 

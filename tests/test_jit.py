@@ -514,3 +514,25 @@ def test_reprs_show_the_plan_and_deleted_arrays():
     y = fnp.ones(3)
     g(y)
     assert "deleted" in repr(y) and "(3,)" in repr(y)
+
+
+def test_results_are_freed_without_the_garbage_collector(cpu_device):
+    """A dropped result returns its buffer to the pool at once (no reference cycle keeps it until
+    a gc pass): what makes a loop's outputs reuse memory instead of faulting in fresh pages."""
+    import gc
+    import weakref
+    from fconv.tree_util import tree_flatten, tree_leaves_with_path
+    f = fc.jit(lambda x: {"y": x * 2.0, "z": [x + 1.0]})
+    x = fnp.asarray(np.ones((64,), np.float32))
+    fc.block_until_ready(f(x))
+    gc.disable()
+    try:
+        out = f(x)
+        fc.block_until_ready(out)
+        tree_flatten(out)
+        tree_leaves_with_path(out)
+        refs = [weakref.ref(out["y"]), weakref.ref(out["z"][0])]
+        del out
+        assert all(r() is None for r in refs)
+    finally:
+        gc.enable()
