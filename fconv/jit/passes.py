@@ -8,16 +8,21 @@ import numpy as np
 from ..core.jaxpr import Jaxpr, JaxprEqn, Literal, Var
 
 
-def dce(jaxpr: Jaxpr) -> Jaxpr:
-    """Drop equations none of whose outputs reach the program's outputs."""
-    live = {v for v in jaxpr.outvars if isinstance(v, Var)}
+def needed_eqns(eqns: list, want) -> list:
+    """The equations of ``eqns`` (in order) that the vars ``want`` depend on."""
+    live = {v for v in want if isinstance(v, Var)}
     kept = []
-    for e in reversed(jaxpr.eqns):
+    for e in reversed(eqns):
         if any(v in live for v in e.out_binders):
             kept.append(e)
             live.update(x for x in e.inputs if isinstance(x, Var))
     kept.reverse()
-    return Jaxpr(jaxpr.constvars, jaxpr.invars, kept, jaxpr.outvars)
+    return kept
+
+
+def dce(jaxpr: Jaxpr) -> Jaxpr:
+    """Drop equations none of whose outputs reach the program's outputs."""
+    return Jaxpr(jaxpr.constvars, jaxpr.invars, needed_eqns(jaxpr.eqns, jaxpr.outvars), jaxpr.outvars)
 
 
 def _key_of(x):

@@ -150,14 +150,8 @@ def _is_reduction(e) -> bool:
 
 def _slice_members(body: FusedBody, want: list) -> list:
     """The members of ``body`` needed to compute the vars ``want`` (in body order)."""
-    need = set(want)
-    keep = []
-    for e in reversed(body.eqns):
-        if any(v in need for v in e.out_binders):
-            keep.append(e)
-            need.update(x for x in e.inputs if isinstance(x, Var))
-    keep.reverse()
-    return keep
+    from .passes import needed_eqns
+    return needed_eqns(body.eqns, want)
 
 
 def _cheaper_to_recompute(members: list, value) -> bool:
@@ -191,7 +185,6 @@ class _Red:
     def __init__(self, shape, axes):
         self.shape, self.axes = shape, axes
         self.pro_eqns: list = []      # (key, eqn) of recomputed prologue members
-        self.values: dict = {}        # reduction index -> value var
         self.reds: list = []          # (kind, value var, result vars)
         self.fin_eqns: list = []
 
@@ -355,7 +348,7 @@ def fuse_reductions(jaxpr: Jaxpr) -> Jaxpr:
             continue
         out_eqns.append((n.order, _emit(n.red, needed)))
     out_eqns = _prune_groups(out_eqns, outset)
-    return Jaxpr(jaxpr.constvars, jaxpr.invars, _schedule(out_eqns, jaxpr), jaxpr.outvars)
+    return Jaxpr(jaxpr.constvars, jaxpr.invars, _schedule(out_eqns), jaxpr.outvars)
 
 
 def _extend_prologue(r: "_Red", eqns: list, producer: dict, value) -> None:
@@ -433,7 +426,7 @@ def _prune_groups(items: list, outset: set) -> list:
             return items
 
 
-def _schedule(items: list, jaxpr: Jaxpr) -> list:
+def _schedule(items: list) -> list:
     """The equations in an order that respects every dependency, closest to ``order``."""
     import heapq
     prod = {v: i for i, (_, e) in enumerate(items) for v in e.out_binders}
