@@ -164,11 +164,38 @@ def _cheaper_to_recompute(members: list, value) -> bool:
 
 def _external_inputs(eqns: list, extra: tuple = ()) -> list:
     produced = {v for e in eqns for v in e.out_binders}
-    ins: list = []
+    ins: dict = {}
     for x in list(extra) + [x for e in eqns for x in e.inputs]:
-        if isinstance(x, Var) and x not in produced and x not in ins:
-            ins.append(x)
-    return ins
+        if isinstance(x, Var) and x not in produced:
+            ins[x] = None
+    return list(ins)
+
+
+def _descendants(succ: dict) -> dict:
+    """Node -> the bit set (an int, bit i for node i) of every node a path from it reaches."""
+    desc: dict = {}
+    for root in succ:
+        if root in desc:
+            continue
+        stack = [(root, iter(succ[root]))]
+        open_ = {root}
+        while stack:
+            i, it = stack[-1]
+            for s in it:
+                if s in open_:  # pragma: no cover - the merges refuse cycles
+                    raise AssertionError("fuse_reductions: the program graph has a cycle")
+                if s not in desc:
+                    stack.append((s, iter(succ[s])))
+                    open_.add(s)
+                    break
+            else:
+                stack.pop()
+                open_.discard(i)
+                bits = 0
+                for s in succ[i]:
+                    bits |= desc[s] | (1 << s)
+                desc[i] = bits
+    return desc
 
 
 class _Node:
@@ -187,10 +214,16 @@ class _Red:
         self.pro_eqns: list = []      # (key, eqn) of recomputed prologue members
         self.reds: list = []          # (kind, value var, result vars)
         self.fin_eqns: list = []
+        self._inputs: list | None = None   # inputs() until the next change
+
+    def changed(self) -> None:
+        self._inputs = None
 
     def inputs(self) -> list:
-        pro = [e for _, e in sorted(self.pro_eqns, key=lambda m: m[0])]
-        return _external_inputs(pro, tuple(v for _, v, _ in self.reds)) + self.fin_ext()
+        if self._inputs is None:
+            pro = [e for _, e in sorted(self.pro_eqns, key=lambda m: m[0])]
+            self._inputs = _external_inputs(pro, tuple(v for _, v, _ in self.reds)) + self.fin_ext()
+        return self._inputs
 
     def fin_ext(self) -> list:
         results = [v for _, _, rs in self.reds for v in rs]
@@ -255,19 +288,12 @@ def fuse_reductions(jaxpr: Jaxpr) -> Jaxpr:
                     succ[j].add(i)
         return prod, succ
 
-    def reaches(succ, a: int, b: int, skip_direct: bool = False) -> bool:
-        """A path a -> ... -> b (with ``skip_direct``: one through another node)."""
-        stack = [s for s in succ[a] if not (skip_direct and s == b)]
-        seen = set(stack)
-        while stack:
-            i = stack.pop()
-            if i == b:
-                return True
-            for s in succ[i]:
-                if s not in seen:
-                    seen.add(s)
-                    stack.append(s)
-        return False
+    def reaches(succ, desc, a: int, b: int, skip_direct: bool = False) -> bool:
+        """A path a -> ... -> b (with ``skip_direct``: one through another node); ``desc``:
+        :func:`_descendants` of ``succ``."""
+        if not skip_direct:
+            return bool(desc[a] >> b & 1)
+        return any(desc[s] >> b & 1 for s in succ[a] if s != b)
 
     # 2. siblings: same iteration shape and axes, independent
     by_key: dict = {}
@@ -276,11 +302,15 @@ def fuse_reductions(jaxpr: Jaxpr) -> Jaxpr:
         by_key.setdefault((r.shape, r.axes), []).append(k)
     for ks in by_key.values():
         groups: list = []
+        succ = desc = None
         for k in ks:
-            _, succ = graph()
+            if succ is None:
+                _, succ = graph()
+                desc = _descendants(succ)
             for g in groups:
-                if not reaches(succ, g, k) and not reaches(succ, k, g):
+                if not reaches(succ, desc, g, k) and not reaches(succ, desc, k, g):
                     _merge_reds(nodes[g].red, nodes[k].red)
+                    succ = None
                     nodes[g].order = min(nodes[g].order, nodes[k].order)
                     nodes[k] = None
                     break
@@ -293,6 +323,7 @@ def fuse_reductions(jaxpr: Jaxpr) -> Jaxpr:
         n = nodes[c]
         assert n is not None
         r.fin_eqns += _body_of(n.eqn).eqns
+        r.changed()
         nodes[c] = None
         return True
 
@@ -300,6 +331,12 @@ def fuse_reductions(jaxpr: Jaxpr) -> Jaxpr:
     while changed:
         changed = False
         prod, succ = graph()
+        desc = _descendants(succ)
+        ew_by_shape: dict = {}   # squeezed output shape -> elementwise group nodes, in order
+        for c in sorted(succ):
+            n = nodes[c]
+            if n is not None and not n.red and _is_ew_group(n.eqn):
+                ew_by_shape.setdefault(_squeezed(n.eqn.out_binders[0].aval.shape), []).append(c)
         for g, r in [(i, n.red) for i, n in enumerate(nodes) if n is not None and n.red]:
             rshape = tuple(s for d, s in enumerate(r.shape) if d not in r.axes)
             for c in sorted(succ[g]):
@@ -315,7 +352,7 @@ def fuse_reductions(jaxpr: Jaxpr) -> Jaxpr:
                     break
                 if not _is_ew_group(n.eqn) or _squeezed(out_shape) != _squeezed(rshape):
                     continue
-                if reaches(succ, g, c, skip_direct=True):
+                if reaches(succ, desc, g, c, skip_direct=True):
                     continue
                 changed = absorb(r, c)
                 break
@@ -323,13 +360,8 @@ def fuse_reductions(jaxpr: Jaxpr) -> Jaxpr:
                 break
             # independent elementwise work of the reduced shape (a parameter's conversion, a
             # running statistic) rides along: one launch fewer
-            for c in sorted(succ):
-                n = nodes[c]
-                if n is None or n.red or c in succ[g] or not _is_ew_group(n.eqn):
-                    continue
-                if _squeezed(n.eqn.out_binders[0].aval.shape) != _squeezed(rshape):
-                    continue
-                if reaches(succ, g, c) or reaches(succ, c, g):
+            for c in ew_by_shape.get(_squeezed(rshape), ()):
+                if c in succ[g] or reaches(succ, desc, g, c) or reaches(succ, desc, c, g):
                     continue
                 changed = absorb(r, c)
                 break
@@ -380,6 +412,7 @@ def _merge_reds(a: _Red, b: _Red) -> None:
     a.pro_eqns += [(key, m) for key, m in b.pro_eqns if key not in have]
     a.reds += b.reds
     a.fin_eqns += b.fin_eqns
+    a.changed()
 
 
 def _emit(r: _Red, needed: set) -> JaxprEqn:
