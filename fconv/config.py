@@ -37,6 +37,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("FCONV_KERNELS_DIR", "a folder of .cl sources searched before the installed ones", True),
     Setting("FCONV_NO_ICD_REGISTRATION", "'1': do not register Intel's CPU runtime with the ICD loader"),
     Setting("FCONV_QUEUE_PROFILING", "'1': command queues record profiling events"),
+    Setting("FCONV_BUILD_WORKERS", "program builds at once (default: the host's cores; '1': one "
+            "background builder, '0': each build on the calling thread)"),
     Setting("FCONV_LOG_COMPILES", "'1': print every jit compile and why the cache missed"),
     Setting("FCONV_COMPILE_NOTICE", "'1': always, '0': never say so when a compile takes over 2 s "
                                     "(default: only when stderr is a terminal)"),

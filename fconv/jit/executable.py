@@ -17,7 +17,7 @@ import pyopencl as cl
 from .. import config
 from ..core.jaxpr import Jaxpr, Literal
 from ..runtime.array import Array
-from ..runtime.execute import get_kernel
+from ..runtime.execute import get_kernel, prefetch_kernel
 from ..runtime.launch import Alias, Buf, Scalar
 from ..runtime.limits import check_array, check_bytes
 from ..runtime.transfer import to_device
@@ -170,7 +170,8 @@ class Executable:
             for launch in plan.launches:
                 if any(g == 0 for g in launch.global_size):
                     continue
-                kernel = get_kernel(device.context, launch)
+                if own_intermediates:   # jit: built in the background while lowering goes on
+                    prefetch_kernel(device.context, launch)
                 args: list = []
                 for i, a in enumerate(launch.args):
                     if isinstance(a, Buf):
@@ -179,9 +180,11 @@ class Executable:
                         args.append(LiteralArg(i, [n for n, _ in self._literal_slots].index(a.name), a.dtype))
                     else:
                         args.append(ValueArg(i, a))
-                self.steps.append(_Step(kernel, tuple(launch.global_size),
+                self.steps.append(_Step(None, tuple(launch.global_size),
                                         None if launch.local_size is None else tuple(launch.local_size),
                                         args, launch, k))
+        for st in self.steps:
+            st.kernel = get_kernel(device.context, st.launch)
         self.out_refs: list[LiteralOutput | SlotOutput] = []
         for v in jaxpr.outvars:
             if isinstance(v, Literal):

@@ -17,17 +17,22 @@ from __future__ import annotations
 import hashlib
 import struct
 import threading
-import warnings
+import time
+from concurrent.futures import Future
 
 import pyopencl as cl
 
+from . import build_pool
 from .cache_dir import usable_dir, write
 from .. import config
 
 _MEM: dict = {}
 _FROM_DISK: set = set()   # memory keys of the programs that were loaded from disk
+_PENDING: dict = {}       # memory key -> Future of the program a background build makes
 _LOCK = threading.Lock()
 stats = {"built_from_source": 0, "loaded_from_disk": 0, "memory_hits": 0}
+# seconds summed over every builder: compiles (build) and disk binaries loaded (load)
+seconds = {"build": 0.0, "load": 0.0}
 
 # the header of a disk entry: magic, format version, key (32 bytes), length, sha256 of the binary
 MAGIC = b"FCONVPRG"
@@ -97,40 +102,108 @@ def _read_entry(path, key: str) -> bytes | None:
     return unpack_entry(key, data)
 
 
+def prefetch(context: cl.Context, text: str, options: tuple) -> None:
+    """Start building ``text`` with ``options`` in the background (``fconv.runtime.build_pool``)
+    unless it is built or on its way; :func:`kernel` later waits for it."""
+    mkey = (context.int_ptr, text, options)
+    with _LOCK:
+        if mkey in _MEM or mkey in _PENDING:
+            return
+    if _from_disk(context, text, options) is not None:   # a load takes milliseconds
+        return
+    with _LOCK:
+        fut: Future = Future()
+        _PENDING[mkey] = fut
+
+    def run(compile_fn):
+        try:
+            prog = _obtain(context, text, options, compile_fn, from_source=True)
+        except Exception:   # reported by the build on the calling thread (_build)
+            prog = None
+        with _LOCK:
+            _PENDING.pop(mkey, None)
+        fut.set_result(prog)
+
+    if not build_pool.submit(context, run):
+        with _LOCK:
+            _PENDING.pop(mkey, None)
+
+
 def _build(context: cl.Context, text: str, options: tuple, from_source: bool) -> cl.Program:
     mkey = (context.int_ptr, text, options)
-    prog = None if from_source else _MEM.get(mkey)
-    if prog is not None:
-        stats["memory_hits"] += 1
-        return prog
-    device = context.devices[0]
-    key = _key(device, text, options)
-    folder = usable_dir("programs") if _disk_enabled() else None
-    path = folder / f"{key}.bin" if folder is not None else None
-    binary = _read_entry(path, key) if path is not None and not from_source else None
-    if binary is not None:
-        try:
-            prog = cl.Program(context, [device], [binary])
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                prog.build(options=list(options))
-            stats["loaded_from_disk"] += 1
+    if not from_source:
+        with _LOCK:
+            prog = _MEM.get(mkey)
+            fut = _PENDING.get(mkey)
+        if prog is None and fut is not None:
+            prog = fut.result()
+        if prog is not None:
             with _LOCK:
-                _FROM_DISK.add(mkey)
-        except Exception:  # an entry the driver refuses (stale, say): rebuilt below
-            prog = None
+                stats["memory_hits"] += 1
+            return prog
+
+    def compile_here(text, options):
+        return build_pool.build_here(context, text, options)
+    return _obtain(context, text, options, compile_here, from_source)
+
+
+def _obtain(context: cl.Context, text: str, options: tuple, compile_fn,
+            from_source: bool = False) -> cl.Program:
+    """The program from the disk cache, else built by ``compile_fn`` (a built program, or a
+    device binary from a worker process; None: build it here) and written to the cache."""
+    mkey = (context.int_ptr, text, options)
+    device = context.devices[0]
+    path = _entry_path(device, text, options)
+    prog = None if from_source else _from_disk(context, text, options)
     if prog is None:
+        t = time.perf_counter()
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                prog = cl.Program(context, text).build(options=list(options), cache_dir=False)
-        except cl.RuntimeError as e:
+            made = compile_fn(text, options)
+            if isinstance(made, (bytes, bytearray)):
+                made = _load_binary(context, bytes(made), options)
+            prog = made if made is not None else build_pool.build_here(context, text, options)
+        except (cl.Error, build_pool.BuildError) as e:
             raise RuntimeError(f"fconv: OpenCL build failed on {device.name} with options "
                                f"{' '.join(options)}:\n{e}") from None
-        stats["built_from_source"] += 1
         with _LOCK:
+            stats["built_from_source"] += 1
+            seconds["build"] += time.perf_counter() - t
             _FROM_DISK.discard(mkey)
         if path is not None:
-            write(path, pack_entry(key, bytes(prog.get_info(cl.program_info.BINARIES)[0])))
-    _MEM[mkey] = prog
+            write(path, pack_entry(path.stem, bytes(prog.get_info(cl.program_info.BINARIES)[0])))
+    with _LOCK:
+        _MEM[mkey] = prog
     return prog
+
+
+def _entry_path(device: cl.Device, text: str, options: tuple):
+    """Where the disk cache keeps this program (None: no disk cache)."""
+    folder = usable_dir("programs") if _disk_enabled() else None
+    return folder / f"{_key(device, text, options)}.bin" if folder is not None else None
+
+
+def _from_disk(context: cl.Context, text: str, options: tuple) -> cl.Program | None:
+    """The program from its disk cache entry, kept in memory; None when there is no usable one."""
+    path = _entry_path(context.devices[0], text, options)
+    binary = _read_entry(path, path.stem) if path is not None else None
+    if binary is None:
+        return None
+    t = time.perf_counter()
+    prog = _load_binary(context, binary, options)
+    if prog is None:
+        return None
+    mkey = (context.int_ptr, text, options)
+    with _LOCK:
+        stats["loaded_from_disk"] += 1
+        seconds["load"] += time.perf_counter() - t
+        _FROM_DISK.add(mkey)
+        _MEM[mkey] = prog
+    return prog
+
+
+def _load_binary(context: cl.Context, binary: bytes, options: tuple) -> cl.Program | None:
+    """``binary`` loaded into ``context`` (None when the driver refuses it: stale, say)."""
+    try:
+        return build_pool.load_binary(context, binary, options)
+    except Exception:
+        return None

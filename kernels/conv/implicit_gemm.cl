@@ -102,6 +102,7 @@
 
 /* ------------------------------------------------------------------ weights */
 #ifdef IG_PACK
+#if !defined(FCONV_ONE_KERNEL) || defined(FCONV_KERNEL_pack_weights)
 __kernel void pack_weights(__global const storage_t *restrict w, __global real *restrict wp)
 {
     const int j = get_global_id(0);
@@ -121,9 +122,11 @@ __kernel void pack_weights(__global const storage_t *restrict w, __global real *
     wp[((long)t * ni + i) * PK_JP + j] = v;
 }
 #endif
+#endif
 
 /* ------------------------------------------------------------------ forward / backward-data */
 #ifdef IG_CONV
+#if !defined(FCONV_ONE_KERNEL) || defined(FCONV_KERNEL_ig_conv)
 __kernel __attribute__((vec_type_hint(realV)))
 void ig_conv(__global const storage_t *restrict in,
              __global const real *restrict wp,
@@ -222,6 +225,7 @@ void ig_conv(__global const storage_t *restrict in,
         }
     }
 }
+#endif
 #endif /* IG_CONV */
 
 #ifdef IG_CONV_PV
@@ -231,6 +235,7 @@ void ig_conv(__global const storage_t *restrict in,
  * and the taps lie inside the row, else a guarded gather) and broadcasts MWI weights.
  * Same constants and packed weights as ig_conv, with IG_OGP a multiple of MWI and
  * IG_OB = IG_OGP / MWI.  global (ceil(OW/NWI), OH, N*G*OB). */
+#if !defined(FCONV_ONE_KERNEL) || defined(FCONV_KERNEL_ig_conv_pv)
 __kernel __attribute__((vec_type_hint(realV)))
 void ig_conv_pv(__global const storage_t *restrict in,
                 __global const real *restrict wp,
@@ -336,10 +341,12 @@ void ig_conv_pv(__global const storage_t *restrict in,
         }
     }
 }
+#endif
 #endif /* IG_CONV_PV */
 
 /* ------------------------------------------------------------------ backward-weights */
 #ifdef IG_BWD_W
+#if !defined(FCONV_ONE_KERNEL) || defined(FCONV_KERNEL_to_nhwc)
 __kernel void to_nhwc(__global const storage_t *restrict dy, __global real *restrict dyt)
 {
     /* 16 positions per work-item: contiguous 16-element reads per channel, and a
@@ -366,6 +373,7 @@ __kernel void to_nhwc(__global const storage_t *restrict dy, __global real *rest
             for (int e = 0; e < np; ++e) dst[e * (CV_G * IG_OGP) + g * IG_OGP + o] = (real)0;
     }
 }
+#endif
 
 #ifndef BW_ORDER
 #define BW_ORDER 1
@@ -374,6 +382,7 @@ __kernel void to_nhwc(__global const storage_t *restrict dy, __global real *rest
 /* with several chunks dw is the temporary of partial sums, in `real` (FCONV_OUT_REAL) */
 #define BW_HW (CV_H * CV_W)
 
+#if !defined(FCONV_ONE_KERNEL) || defined(FCONV_KERNEL_ig_bwd_weights)
 __kernel __attribute__((vec_type_hint(realV)))
 void ig_bwd_weights(__global const storage_t *restrict x,
                     __global const real *restrict dyt,
@@ -474,4 +483,5 @@ void ig_bwd_weights(__global const storage_t *restrict x,
         }
     }
 }
+#endif
 #endif /* IG_BWD_W */

@@ -433,6 +433,7 @@ WINO_COLD real wino_direct_dw(const __global storage_t *x, const __global storag
     return acc;
 }
 
+#if !defined(FCONV_ONE_KERNEL) || defined(FCONV_KERNEL_wino_weights)
 __kernel void wino_weights(__global const storage_t *restrict w,
                            __global real *restrict U)
 {
@@ -459,7 +460,9 @@ __kernel void wino_weights(__global const storage_t *restrict w,
     _Pragma("unroll") for (int p = 0; p < WT; ++p)
         dst[(long)p * WG_COUT * WU_LD] = (real)u[p];
 }
+#endif
 
+#if !defined(FCONV_ONE_KERNEL) || defined(FCONV_KERNEL_wino_input)
 __kernel void wino_input(__global const storage_t *restrict x,
                          __global real *restrict V,
                          int c0)
@@ -504,7 +507,9 @@ __kernel void wino_input(__global const storage_t *restrict x,
     _Pragma("unroll") for (int p = 0; p < WT; ++p)
         dst[(long)p * WS_P] = (real)v[p];
 }
+#endif
 
+#if !defined(FCONV_ONE_KERNEL) || defined(FCONV_KERNEL_wino_output)
 __kernel void wino_output(__global const real *restrict Mb,
                           __global storage_t *restrict y,
                           int c0,
@@ -547,6 +552,7 @@ __kernel void wino_output(__global const real *restrict Mb,
                 STORE(y, idx, CONV_EPILOGUE(r[i * WINO_M + j], idx));
             }
 }
+#endif
 
 /* ---- explicit-vector row kernels: 16 tiles of one tile row per work-item ----
  * (float32 / half storage: real16 is float16) */
@@ -586,6 +592,7 @@ inline real16 wino_row_segment(const __global storage_t *xr, const int base, con
     } while (0)
 #endif
 
+#if !defined(FCONV_ONE_KERNEL) || defined(FCONV_KERNEL_wino_input_rows)
 __kernel __attribute__((vec_type_hint(real16)))
 void wino_input_rows(__global const storage_t *restrict x,
                      __global real *restrict V,
@@ -634,6 +641,7 @@ void wino_input_rows(__global const storage_t *restrict x,
                      dst + (long)(p * WA + q) * WS_P);
     }
 }
+#endif
 
 /* out[q] (16 values) = the outputs of tiles 16/m*q .. of one output row, from
  * r[j] = output column j of the 16 tiles (j < m) */
@@ -655,6 +663,7 @@ void wino_input_rows(__global const storage_t *restrict x,
     } while (0)
 #endif
 
+#if !defined(FCONV_ONE_KERNEL) || defined(FCONV_KERNEL_wino_output_rows)
 __kernel __attribute__((vec_type_hint(real16)))
 void wino_output_rows(__global const real *restrict Mb,
                       __global storage_t *restrict y,
@@ -718,6 +727,7 @@ void wino_output_rows(__global const real *restrict Mb,
         }
     }
 }
+#endif
 
 /* d[j][k] = seg[m*k + j] for j < m (the dy tiles of backward-weights need no overlap) */
 #if WINO_M == 2
@@ -733,6 +743,7 @@ void wino_output_rows(__global const real *restrict Mb,
     } while (0)
 #endif
 
+#if !defined(FCONV_ONE_KERNEL) || defined(FCONV_KERNEL_wino_dy_rows)
 __kernel __attribute__((vec_type_hint(real16)))
 void wino_dy_rows(__global const storage_t *restrict dy,
                   __global real *restrict D,
@@ -779,8 +790,10 @@ void wino_dy_rows(__global const storage_t *restrict dy,
                      dst + (long)(p * WA + q) * WD_P);
     }
 }
+#endif
 #endif /* !FCONV_F64 */
 
+#if !defined(FCONV_ONE_KERNEL) || defined(FCONV_KERNEL_wino_dy)
 __kernel void wino_dy(__global const storage_t *restrict dy,
                       __global real *restrict D,
                       int c0)
@@ -815,7 +828,9 @@ __kernel void wino_dy(__global const storage_t *restrict dy,
     _Pragma("unroll") for (int p = 0; p < WT; ++p)
         dst[(long)p * WD_P] = (real)v[p];
 }
+#endif
 
+#if !defined(FCONV_ONE_KERNEL) || defined(FCONV_KERNEL_wino_dw)
 __kernel void wino_dw(__global const real *restrict Mb,
                       __global storage_t *restrict dw,
                       int accumulate,
@@ -841,3 +856,4 @@ __kernel void wino_dw(__global const real *restrict Mb,
         STORE(dst, k, v);
     }
 }
+#endif

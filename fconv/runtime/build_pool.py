@@ -1,0 +1,201 @@
+"""Program builds in the background, several at once.
+
+jit lowers a program equation by equation and hands every kernel's source and options to
+``programs.prefetch`` as soon as they are known; the builds run here while lowering goes on,
+and the first launch waits only for what is not done yet. Each builder is a thread that
+drives a worker process (:mod:`fconv.runtime.build_worker`), started as jobs queue up —
+processes, not threads of this one, because Intel's CPU runtime holds one lock for every
+build and binary load of a process (measured: two threads building at once took 1.3x as
+long as one after the other, and a binary load waited for a 3 s build; two processes
+build in half the time). Where a worker cannot start, one thread builds here.
+``FCONV_BUILD_WORKERS`` is the number of builds at once (default: the host's cores; ``0``:
+no background builds, each program is built on the calling thread when first needed). A
+builder idle for ``IDLE_S`` seconds stops, its worker process with it.
+
+A job is a callable ``run(compile)``: ``compile(text, options)`` returns a built
+``cl.Program`` (in-process builder) or the device binary (a worker), None when a worker's
+build failed (the job then builds in-process, so the error reads as usual).
+"""
+from __future__ import annotations
+
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+
+import pyopencl as cl
+from pyopencl import _cl
+
+from .. import config
+from .build_worker import read_message, write_message
+
+IDLE_S = 30.0
+_POOLS: dict = {}
+_LOCK = threading.Lock()
+
+
+def parallel_builds() -> int:
+    """Builds at once: ``FCONV_BUILD_WORKERS``, else the cores this process may use."""
+    v = config.flag("FCONV_BUILD_WORKERS")
+    if v is not None and v.strip().isdigit():
+        return int(v)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class BuildError(RuntimeError):
+    """A program that does not compile; the message holds the driver's build log."""
+
+
+def _quiet_build(prg, context: cl.Context, options: tuple) -> cl.Program:
+    # the driver's build call itself: pyopencl's Program.build turns any build log into a
+    # warning, and silencing that with warnings.catch_warnings is not safe in threads
+    try:
+        prg._build(options=" ".join(options).encode(), devices=None)
+    except cl.Error as e:
+        try:
+            log = prg.get_build_info(context.devices[0], cl.program_build_info.LOG)
+        except cl.Error:
+            log = ""
+        raise BuildError(f"{e}\n{log}") from None
+    return cl.Program(prg)
+
+
+def build_here(context: cl.Context, text: str, options: tuple) -> cl.Program:
+    """``text`` built with ``options`` in this process, quietly (raises BuildError)."""
+    return _quiet_build(_cl._Program(context, text), context, options)
+
+
+def load_binary(context: cl.Context, binary: bytes, options: tuple) -> cl.Program:
+    """A device binary loaded into ``context`` and built (raises BuildError or cl.Error)."""
+    return _quiet_build(_cl._Program(context, [context.devices[0]], [binary]), context, options)
+
+
+def submit(context: cl.Context, run) -> bool:
+    """Queue job ``run`` for ``context``'s device; False when builds happen on the calling
+    thread (``FCONV_BUILD_WORKERS=0``), and the job was not taken."""
+    limit = parallel_builds()
+    if limit <= 0:
+        return False
+    with _LOCK:
+        pool = _POOLS.get(context.int_ptr)
+        if pool is None:
+            pool = _POOLS[context.int_ptr] = _Pool(context)
+    pool.submit(run, limit)
+    return True
+
+
+class _Pool:
+    def __init__(self, context: cl.Context):
+        self.context = context
+        dev = context.devices[0]
+        same = [d for d in dev.platform.get_devices() if d.name == dev.name]
+        self.ident = (dev.platform.name, dev.name, str(same.index(dev)))
+        self.jobs: queue.Queue = queue.Queue()
+        self.lock = threading.Lock()
+        self.builders = 0      # running builder threads
+        self.idle = 0          # of them, waiting for a job
+        self.local_running = False
+        self.remote_ok = True  # False once a worker process could not be started
+
+    def submit(self, run, limit: int) -> None:
+        self.jobs.put(run)
+        self._start_builder(limit)
+
+    def _start_builder(self, limit: int) -> None:
+        with self.lock:
+            waiting = self.jobs.qsize()
+            if self.idle >= waiting or self.builders >= limit:
+                return
+            if self.remote_ok:
+                target = self._remote_loop
+            elif not self.local_running:
+                self.local_running = True
+                target = self._local_loop
+            else:
+                return
+            self.builders += 1
+        threading.Thread(target=target, daemon=True, name="fconv-build").start()
+
+    def _next(self):
+        with self.lock:
+            self.idle += 1
+        try:
+            return self.jobs.get(timeout=IDLE_S)
+        except queue.Empty:
+            return None
+        finally:
+            with self.lock:
+                self.idle -= 1
+
+    def _stop(self, local: bool) -> None:
+        with self.lock:
+            self.builders -= 1
+            if local:
+                self.local_running = False
+            orphaned = self.builders == 0 and not self.jobs.empty()
+        if orphaned:   # jobs a stopped worker left: someone must take them
+            self._start_builder(max(1, parallel_builds()))
+
+    def _local_loop(self) -> None:
+        def compile_here(text, options):
+            return build_here(self.context, text, options)
+        try:
+            while (run := self._next()) is not None:
+                run(compile_here)
+        finally:
+            self._stop(local=True)
+
+    def _remote_loop(self) -> None:
+        proc = None
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "fconv.runtime.build_worker", *self.ident],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        except OSError:
+            with self.lock:
+                self.remote_ok = False
+        counter = [0]
+
+        def compile_there(text, options):
+            if proc is None or proc.poll() is not None:
+                return None
+            counter[0] += 1
+            try:
+                write_message(proc.stdin, (counter[0], text, options))
+                reply = read_message(proc.stdout)
+            except (OSError, ValueError):
+                reply = None
+            if reply is None:   # the worker died (or could not open the device)
+                with self.lock:
+                    self.remote_ok = False
+                return None
+            return reply[1]
+        try:
+            while (run := self._next()) is not None:
+                run(compile_there)
+                if proc is None or proc.poll() is not None:
+                    break
+        finally:
+            self._stop(local=False)
+            if proc is not None:
+                try:
+                    proc.stdin.close()
+                    proc.wait(timeout=5)
+                except (OSError, subprocess.TimeoutExpired):
+                    proc.kill()
+
+
+def wait_idle(timeout: float = 60.0) -> None:
+    """Wait until every queued build has been taken and finished (tests)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        with _LOCK:
+            pools = list(_POOLS.values())
+        if all(p.jobs.empty() and p.idle == p.builders for p in pools):
+            return
+        time.sleep(0.01)
