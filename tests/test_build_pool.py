@@ -141,3 +141,21 @@ def test_jit_same_result_built_in_background_or_inline(cpu_device, fresh_cache, 
         results.append(np.asarray(fc.jit(f)(fnp.asarray(x), fnp.asarray(w))))
         assert programs.stats["built_from_source"] > built
     np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_log_compiles_counts_programs_built_and_loaded(tmp_path):
+    from conftest import run_python
+    code = """
+        import numpy as np, fconv as fc, fconv.numpy as fnp
+        x = fnp.asarray(np.ones((3, 5), np.float32))
+        fc.jit(lambda x: fnp.sum(fnp.exp(x) * 2.0, axis=1) + 1.0)(x).block_until_ready()
+    """
+    env = {"FCONV_CACHE_DIR": str(tmp_path), "FCONV_LOG_COMPILES": "1", "FCONV_DEVICE": "cpu"}
+    import re
+    logs = []
+    for _ in range(2):   # cold, then warm from the disk cache
+        err = run_python(code, env=env).stderr
+        logs.append(re.search(r"programs built (\d+) .*loaded from disk (\d+)", err))
+    cold, warm = logs
+    assert cold and int(cold.group(1)) >= 1, logs
+    assert warm and int(warm.group(1)) == 0 and int(warm.group(2)) == int(cold.group(1)) + int(cold.group(2))

@@ -158,14 +158,24 @@ def choose(spec: ConvSpec, direction: str, dtype, requested: str = "auto", devic
                   f"{cost.launch_ms(prof) * 1e3:.0f} µs per launch")
 
 
+_LAUNCHES: dict = {}   # (device, spec, direction, dtype, strategy, precision) -> launches
+
+
 def _launch_count(device, spec: ConvSpec, direction: str, dtype, strategy: str, precision) -> int:
     """Launches of ``strategy``'s plan for this conv (planning builds nothing); 1 if it cannot
-    say."""
-    names = {r: r for r in spec.roles(direction).names}
-    try:
-        return max(1, len(plan(device, spec, direction, dtype, strategy, names, precision=precision).launches))
-    except (ValueError, NotImplementedError):
-        return 1
+    say. Remembered per process: a net's layers repeat their shapes, and planning a
+    strategy's tiles is a search (tiled_local's took 1 s of a ResNet-20 step's compile)."""
+    key = (device, spec, direction, str(dtype), strategy, precision)
+    n = _LAUNCHES.get(key)
+    if n is None:
+        names = {r: r for r in spec.roles(direction).names}
+        try:
+            n = max(1, len(plan(device, spec, direction, dtype, strategy, names,
+                                precision=precision).launches))
+        except (ValueError, NotImplementedError):
+            n = 1
+        _LAUNCHES[key] = n
+    return n
 
 
 # relative error a caller accepts, in units of the dtype's epsilon: "highest" is strict;

@@ -284,8 +284,11 @@ class JitWrapped:
     def _trace_and_build(self, sig: CallSignature, key: tuple, flat_fun, store: dict, t0: float):
         jaxpr, consts = trace_to_jaxpr(flat_fun, list(sig.avals))
         t1 = time.perf_counter()
+        from ..runtime import programs
         from .passes import optimize
+        before = dict(programs.stats), dict(programs.seconds)
         jaxpr = optimize(jaxpr)
+        t_opt = time.perf_counter()
         exe = Executable(jaxpr, sig.device, donated=self._donated_positions(sig, len(consts)),
                          own_intermediates=True)
         t2 = time.perf_counter()
@@ -293,8 +296,14 @@ class JitWrapped:
         if config.enabled("FCONV_LOG_COMPILES"):
             nearest = min(self._cache, key=lambda k: sum(a != b for a, b in zip(k, key)), default=None)
             why = "first call" if nearest is None else "cache miss: " + _describe_diff(key, nearest)
+            n = {k: programs.stats[k] - before[0][k] for k in programs.stats}
+            sec = {k: programs.seconds[k] - before[1][k] for k in programs.seconds}
             _log(f"{self.fun.__name__}: traced in {1e3 * (t1 - t0):.1f} ms, compiled "
-                 f"{exe.n_launches} launches in {1e3 * (t2 - t1):.1f} ms ({why})")
+                 f"{exe.n_launches} launches in {1e3 * (t2 - t1):.1f} ms ({why}): passes "
+                 f"{1e3 * (t_opt - t1):.1f} ms; programs built {n['built_from_source']} "
+                 f"({sec['build']:.2f} s of builds, {programs.build_pool.parallel_builds()} at once), "
+                 f"loaded from disk {n['loaded_from_disk']} ({1e3 * sec['load']:.1f} ms), "
+                 f"in memory {n['memory_hits']}")
         self._cache[key] = entry
         return entry
 

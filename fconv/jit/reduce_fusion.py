@@ -295,6 +295,27 @@ def fuse_reductions(jaxpr: Jaxpr) -> Jaxpr:
             return bool(desc[a] >> b & 1)
         return any(desc[s] >> b & 1 for s in succ[a] if s != b)
 
+    _, succ = graph()
+    desc = _descendants(succ)
+
+    def contract(g: int, c: int) -> None:
+        """Node ``c`` became part of node ``g``: the graph and its bit sets follow (what
+        reached c reaches g, g reaches what c reached), so nothing is recomputed."""
+        nodes[c] = None
+        sc = succ.pop(c)
+        for p, ss in succ.items():
+            if c in ss:
+                ss.discard(c)
+                if p != g:
+                    ss.add(g)
+        succ[g] = (succ[g] | sc) - {g, c}
+        cb, gb = 1 << c, 1 << g
+        dg = (desc[g] | desc.pop(c)) & ~cb & ~gb
+        desc[g] = dg
+        for x, bits in desc.items():
+            if x != g and bits & (cb | gb):
+                desc[x] = (bits | dg | gb) & ~cb
+
     # 2. siblings: same iteration shape and axes, independent
     by_key: dict = {}
     for k in reds_at:
@@ -302,71 +323,65 @@ def fuse_reductions(jaxpr: Jaxpr) -> Jaxpr:
         by_key.setdefault((r.shape, r.axes), []).append(k)
     for ks in by_key.values():
         groups: list = []
-        succ = desc = None
         for k in ks:
-            if succ is None:
-                _, succ = graph()
-                desc = _descendants(succ)
             for g in groups:
                 if not reaches(succ, desc, g, k) and not reaches(succ, desc, k, g):
                     _merge_reds(nodes[g].red, nodes[k].red)
-                    succ = None
                     nodes[g].order = min(nodes[g].order, nodes[k].order)
-                    nodes[k] = None
+                    contract(g, k)
                     break
             else:
                 groups.append(k)
 
     # 3. finish: elementwise groups over the reduced shape reading the results
-    def absorb(r: _Red, c: int) -> bool:
-        """Node ``c`` (an elementwise group) joins the finish of ``r``."""
+    ew_by_shape: dict = {}   # squeezed output shape -> elementwise group nodes, in order
+    for c in sorted(succ):
         n = nodes[c]
-        assert n is not None
-        r.fin_eqns += _body_of(n.eqn).eqns
-        r.changed()
-        nodes[c] = None
-        return True
+        if n is not None and not n.red and _is_ew_group(n.eqn):
+            ew_by_shape.setdefault(_squeezed(n.eqn.out_binders[0].aval.shape), []).append(c)
 
-    changed = True
-    while changed:
-        changed = False
-        prod, succ = graph()
-        desc = _descendants(succ)
-        ew_by_shape: dict = {}   # squeezed output shape -> elementwise group nodes, in order
-        for c in sorted(succ):
+    def join(g: int, c: int, eqns_of_c: list) -> None:
+        """Node ``c`` joins node ``g``'s finish."""
+        r = nodes[g].red
+        r.fin_eqns += eqns_of_c
+        r.changed()
+        key = _squeezed(nodes[c].eqn.out_binders[0].aval.shape)
+        if c in ew_by_shape.get(key, ()):
+            ew_by_shape[key].remove(c)
+        contract(g, c)
+
+    def absorb_one(g: int, r: _Red) -> bool:
+        rshape = _squeezed(tuple(s for d, s in enumerate(r.shape) if d not in r.axes))
+        for c in sorted(succ[g]):
             n = nodes[c]
-            if n is not None and not n.red and _is_ew_group(n.eqn):
-                ew_by_shape.setdefault(_squeezed(n.eqn.out_binders[0].aval.shape), []).append(c)
+            if n is None or n.red:
+                continue
+            out_shape = _squeezed(n.eqn.out_binders[0].aval.shape)
+            if n.eqn.primitive.name == "reshape" and out_shape == rshape:
+                # the same elements in the same order: an alias of a result, stored by the finish
+                join(g, c, [JaxprEqn(fin_alias_p, list(n.eqn.inputs), {}, list(n.eqn.out_binders))])
+                return True
+            if not _is_ew_group(n.eqn) or out_shape != rshape:
+                continue
+            if reaches(succ, desc, g, c, skip_direct=True):
+                continue
+            join(g, c, _body_of(n.eqn).eqns)
+            return True
+        # independent elementwise work of the reduced shape (a parameter's conversion, a
+        # running statistic) rides along: one launch fewer
+        for c in ew_by_shape.get(rshape, ()):
+            if c in succ[g] or reaches(succ, desc, g, c) or reaches(succ, desc, c, g):
+                continue
+            join(g, c, _body_of(nodes[c].eqn).eqns)
+            return True
+        return False
+
+    progress = True
+    while progress:
+        progress = False
         for g, r in [(i, n.red) for i, n in enumerate(nodes) if n is not None and n.red]:
-            rshape = tuple(s for d, s in enumerate(r.shape) if d not in r.axes)
-            for c in sorted(succ[g]):
-                n = nodes[c]
-                if n is None or n.red:
-                    continue
-                out_shape = tuple(n.eqn.out_binders[0].aval.shape)
-                if n.eqn.primitive.name == "reshape" and _squeezed(out_shape) == _squeezed(rshape):
-                    # the same elements in the same order: an alias of a result, stored by the finish
-                    r.fin_eqns.append(JaxprEqn(fin_alias_p, list(n.eqn.inputs), {}, list(n.eqn.out_binders)))
-                    nodes[c] = None
-                    changed = True
-                    break
-                if not _is_ew_group(n.eqn) or _squeezed(out_shape) != _squeezed(rshape):
-                    continue
-                if reaches(succ, desc, g, c, skip_direct=True):
-                    continue
-                changed = absorb(r, c)
-                break
-            if changed:
-                break
-            # independent elementwise work of the reduced shape (a parameter's conversion, a
-            # running statistic) rides along: one launch fewer
-            for c in ew_by_shape.get(_squeezed(rshape), ()):
-                if c in succ[g] or reaches(succ, desc, g, c) or reaches(succ, desc, c, g):
-                    continue
-                changed = absorb(r, c)
-                break
-            if changed:
-                break
+            while absorb_one(g, r):
+                progress = True
 
     # 4. emit: fused reductions as equations, dead prologue outputs pruned, dependencies kept
     live_nodes = [n for n in nodes if n is not None]

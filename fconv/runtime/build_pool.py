@@ -3,11 +3,12 @@
 jit lowers a program equation by equation and hands every kernel's source and options to
 ``programs.prefetch`` as soon as they are known; the builds run here while lowering goes on,
 and the first launch waits only for what is not done yet. Each builder is a thread that
-drives a worker process (:mod:`fconv.runtime.build_worker`), started as jobs queue up —
-processes, not threads of this one, because Intel's CPU runtime holds one lock for every
+is started as jobs queue up. On CPU runtimes each drives a worker process
+(:mod:`fconv.runtime.build_worker`), because Intel's CPU runtime holds one lock for every
 build and binary load of a process (measured: two threads building at once took 1.3x as
 long as one after the other, and a binary load waited for a 3 s build; two processes
-build in half the time). Where a worker cannot start, one thread builds here.
+build in half the time); where a worker cannot start, one thread builds here. On GPUs the
+builders are threads of this process (see ``_Pool``).
 ``FCONV_BUILD_WORKERS`` is the number of builds at once (default: the host's cores; ``0``:
 no background builds, each program is built on the calling thread when first needed). A
 builder idle for ``IDLE_S`` seconds stops, its worker process with it.
@@ -99,8 +100,12 @@ class _Pool:
         self.lock = threading.Lock()
         self.builders = 0      # running builder threads
         self.idle = 0          # of them, waiting for a job
-        self.local_running = False
-        self.remote_ok = True  # False once a worker process could not be started
+        self.local = 0         # of them, building in this process
+        # GPUs: threads of this process (NVIDIA's runtime: 8 threads built 8 programs 1.7x
+        # faster than one; worker processes were no faster, each starting a CUDA context,
+        # and its binaries, PTX, are compiled again when loaded here). CPU runtimes: workers.
+        self.threads = bool(dev.type & cl.device_type.GPU)
+        self.remote_ok = not self.threads  # False once a worker process could not be started
 
     def submit(self, run, limit: int) -> None:
         self.jobs.put(run)
@@ -113,8 +118,8 @@ class _Pool:
                 return
             if self.remote_ok:
                 target = self._remote_loop
-            elif not self.local_running:
-                self.local_running = True
+            elif self.threads or self.local == 0:
+                self.local += 1
                 target = self._local_loop
             else:
                 return
@@ -136,7 +141,7 @@ class _Pool:
         with self.lock:
             self.builders -= 1
             if local:
-                self.local_running = False
+                self.local -= 1
             orphaned = self.builders == 0 and not self.jobs.empty()
         if orphaned:   # jobs a stopped worker left: someone must take them
             self._start_builder(max(1, parallel_builds()))
