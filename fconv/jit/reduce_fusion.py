@@ -342,10 +342,11 @@ def fuse_reductions(jaxpr: Jaxpr) -> Jaxpr:
 
     def join(g: int, c: int, eqns_of_c: list) -> None:
         """Node ``c`` joins node ``g``'s finish."""
-        r = nodes[g].red
-        r.fin_eqns += eqns_of_c
-        r.changed()
-        key = _squeezed(nodes[c].eqn.out_binders[0].aval.shape)
+        ng, nc = nodes[g], nodes[c]
+        assert ng is not None and ng.red is not None and nc is not None
+        ng.red.fin_eqns += eqns_of_c
+        ng.red.changed()
+        key = _squeezed(nc.eqn.out_binders[0].aval.shape)
         if c in ew_by_shape.get(key, ()):
             ew_by_shape[key].remove(c)
         contract(g, c)
