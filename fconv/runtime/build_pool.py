@@ -157,10 +157,13 @@ class _Pool:
 
     def _remote_loop(self) -> None:
         proc = None
+        env = dict(os.environ)   # the worker imports this fconv, wherever it was found
+        package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
         try:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "fconv.runtime.build_worker", *self.ident],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
         except OSError:
             with self.lock:
                 self.remote_ok = False
