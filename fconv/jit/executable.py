@@ -138,6 +138,7 @@ class Executable:
         for n, v in zip(self.in_names, jaxpr.constvars + jaxpr.invars):
             self._new_slot(n, v.aval)
         lit_count = 0
+        programs_of: list = []   # per step: its program (text, options), when prefetched
         for k, e in enumerate(jaxpr.eqns):
             ins: list[Buf | Scalar] = []
             for x in e.inputs:
@@ -170,8 +171,8 @@ class Executable:
             for launch in plan.launches:
                 if any(g == 0 for g in launch.global_size):
                     continue
-                if own_intermediates:   # jit: built in the background while lowering goes on
-                    prefetch_kernel(device.context, launch)
+                # jit: built in the background while lowering goes on
+                programs_of.append(prefetch_kernel(device.context, launch) if own_intermediates else None)
                 args: list = []
                 for i, a in enumerate(launch.args):
                     if isinstance(a, Buf):
@@ -183,8 +184,8 @@ class Executable:
                 self.steps.append(_Step(None, tuple(launch.global_size),
                                         None if launch.local_size is None else tuple(launch.local_size),
                                         args, launch, k))
-        for st in self.steps:
-            st.kernel = get_kernel(device.context, st.launch)
+        for st, program in zip(self.steps, programs_of):
+            st.kernel = get_kernel(device.context, st.launch, program)
         self.out_refs: list[LiteralOutput | SlotOutput] = []
         for v in jaxpr.outvars:
             if isinstance(v, Literal):

@@ -214,16 +214,10 @@ class _Red:
         self.pro_eqns: list = []      # (key, eqn) of recomputed prologue members
         self.reds: list = []          # (kind, value var, result vars)
         self.fin_eqns: list = []
-        self._inputs: list | None = None   # inputs() until the next change
-
-    def changed(self) -> None:
-        self._inputs = None
 
     def inputs(self) -> list:
-        if self._inputs is None:
-            pro = [e for _, e in sorted(self.pro_eqns, key=lambda m: m[0])]
-            self._inputs = _external_inputs(pro, tuple(v for _, v, _ in self.reds)) + self.fin_ext()
-        return self._inputs
+        pro = [e for _, e in sorted(self.pro_eqns, key=lambda m: m[0])]
+        return _external_inputs(pro, tuple(v for _, v, _ in self.reds)) + self.fin_ext()
 
     def fin_ext(self) -> list:
         results = [v for _, _, rs in self.reds for v in rs]
@@ -276,27 +270,22 @@ def fuse_reductions(jaxpr: Jaxpr) -> Jaxpr:
     def node_outputs(n: _Node) -> list:
         return n.red.outputs_all() if n.red else list(n.eqn.out_binders)
 
-    def graph():
-        """Live nodes, producer map var -> node, consumer lists node -> nodes."""
-        live = {i: n for i, n in enumerate(nodes) if n is not None}
-        prod = {v: i for i, n in live.items() for v in node_outputs(n)}
-        succ: dict = {i: set() for i in live}
-        for i, n in live.items():
-            for x in node_inputs(n):
-                j = prod.get(x)
-                if j is not None and j != i:
-                    succ[j].add(i)
-        return prod, succ
+    # the graph of live nodes (consumer sets node -> nodes) and what each reaches, kept
+    # up to date by contract() as nodes merge
+    prod = {v: i for i, n in enumerate(nodes) if n is not None for v in node_outputs(n)}
+    succ: dict = {i: set() for i, n in enumerate(nodes) if n is not None}
+    for i in succ:
+        for x in node_inputs(nodes[i]):
+            j = prod.get(x)
+            if j is not None and j != i:
+                succ[j].add(i)
+    desc = _descendants(succ)
 
-    def reaches(succ, desc, a: int, b: int, skip_direct: bool = False) -> bool:
-        """A path a -> ... -> b (with ``skip_direct``: one through another node); ``desc``:
-        :func:`_descendants` of ``succ``."""
+    def reaches(a: int, b: int, skip_direct: bool = False) -> bool:
+        """A path a -> ... -> b (with ``skip_direct``: one through another node)."""
         if not skip_direct:
             return bool(desc[a] >> b & 1)
         return any(desc[s] >> b & 1 for s in succ[a] if s != b)
-
-    _, succ = graph()
-    desc = _descendants(succ)
 
     def contract(g: int, c: int) -> None:
         """Node ``c`` became part of node ``g``: the graph and its bit sets follow (what
@@ -325,7 +314,7 @@ def fuse_reductions(jaxpr: Jaxpr) -> Jaxpr:
         groups: list = []
         for k in ks:
             for g in groups:
-                if not reaches(succ, desc, g, k) and not reaches(succ, desc, k, g):
+                if not reaches(g, k) and not reaches(k, g):
                     _merge_reds(nodes[g].red, nodes[k].red)
                     nodes[g].order = min(nodes[g].order, nodes[k].order)
                     contract(g, k)
@@ -345,7 +334,6 @@ def fuse_reductions(jaxpr: Jaxpr) -> Jaxpr:
         ng, nc = nodes[g], nodes[c]
         assert ng is not None and ng.red is not None and nc is not None
         ng.red.fin_eqns += eqns_of_c
-        ng.red.changed()
         key = _squeezed(nc.eqn.out_binders[0].aval.shape)
         if c in ew_by_shape.get(key, ()):
             ew_by_shape[key].remove(c)
@@ -364,14 +352,14 @@ def fuse_reductions(jaxpr: Jaxpr) -> Jaxpr:
                 return True
             if not _is_ew_group(n.eqn) or out_shape != rshape:
                 continue
-            if reaches(succ, desc, g, c, skip_direct=True):
+            if reaches(g, c, skip_direct=True):
                 continue
             join(g, c, _body_of(n.eqn).eqns)
             return True
         # independent elementwise work of the reduced shape (a parameter's conversion, a
         # running statistic) rides along: one launch fewer
         for c in ew_by_shape.get(rshape, ()):
-            if c in succ[g] or reaches(succ, desc, g, c) or reaches(succ, desc, c, g):
+            if c in succ[g] or reaches(g, c) or reaches(c, g):
                 continue
             join(g, c, _body_of(nodes[c].eqn).eqns)
             return True
@@ -428,7 +416,6 @@ def _merge_reds(a: _Red, b: _Red) -> None:
     a.pro_eqns += [(key, m) for key, m in b.pro_eqns if key not in have]
     a.reds += b.reds
     a.fin_eqns += b.fin_eqns
-    a.changed()
 
 
 def _emit(r: _Red, needed: set) -> JaxprEqn:

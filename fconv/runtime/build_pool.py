@@ -24,7 +24,6 @@ import queue
 import subprocess
 import sys
 import threading
-import time
 
 import pyopencl as cl
 from pyopencl import _cl
@@ -199,13 +198,3 @@ class _Pool:
                 except (OSError, subprocess.TimeoutExpired):
                     proc.kill()
 
-
-def wait_idle(timeout: float = 60.0) -> None:
-    """Wait until every queued build has been taken and finished (tests)."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        with _LOCK:
-            pools = list(_POOLS.values())
-        if all(p.jobs.empty() and p.idle == p.builders for p in pools):
-            return
-        time.sleep(0.01)

@@ -34,17 +34,21 @@ def program_of(launch: Launch) -> tuple[str, tuple]:
     return text, options
 
 
-def get_kernel(context: cl.Context, launch: Launch) -> cl.Kernel:
-    """The built kernel for a launch (programs cached per context, source and options)."""
+def get_kernel(context: cl.Context, launch: Launch, program: tuple | None = None) -> cl.Kernel:
+    """The built kernel for a launch (programs cached per context, source and options);
+    ``program``: its :func:`program_of`, when the caller has it already."""
     from . import programs
-    text, options = program_of(launch)
+    text, options = program if program is not None else program_of(launch)
     return programs.kernel(context, text, options, launch.kernel)
 
 
-def prefetch_kernel(context: cl.Context, launch: Launch) -> None:
-    """Start building the program of a launch in the background (:func:`get_kernel` waits)."""
+def prefetch_kernel(context: cl.Context, launch: Launch) -> tuple:
+    """Start building the program of a launch in the background (:func:`get_kernel` waits);
+    returns its :func:`program_of`."""
     from . import programs
-    programs.prefetch(context, *program_of(launch))
+    program = program_of(launch)
+    programs.prefetch(context, *program)
+    return program
 
 
 def run_plan(queue: cl.CommandQueue, plan: KernelPlan, buffers: dict, allocator=None) -> None:
